@@ -1,0 +1,130 @@
+"""The one grader: turns a model completion into an option letter and scores it.
+
+Evaluation (``harness.lmms_hooks.process_results``) and the RL reward both call
+:func:`grade`, so a completion that counts as correct in a leaderboard is exactly one that
+earns reward in training.
+
+What is read (the documented tolerant forms; anything else is *no answer*, scored wrong and
+counted, never guessed):
+
+1. Only the text inside the **last** ``<answer>…</answer>`` pair is considered; an unclosed
+   final ``<answer>`` runs to the end of the completion (generation often stops on a length
+   or stop-string limit right after the letter).
+2. Inside it, surrounding whitespace, Markdown emphasis (``*``, ``_``, `````) and one pair of
+   brackets ``()``/``[]``/``{}`` are ignored.
+3. Accepted: the bare letter (``A``; lower case ``a`` only when it is the whole answer),
+   the letter followed by ``.``, ``)`` or ``:`` and optionally the option text
+   (``B. Melanoma``), ``Option B`` / ``Answer: B``, or the exact text of one option
+   (case- and whitespace-insensitive).
+4. The letter must name one of the offered options (``E`` with four options is no answer).
+
+Text outside the answer tags is never searched for a letter: an ``A`` in the reasoning is
+usually the article "a", a classic source of silently inflated scores.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+LETTERS = string.ascii_uppercase
+
+_ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*", re.IGNORECASE)
+_LETTER_WITH_TEXT = re.compile(r"^([A-Z])\s*[.):]\s*(.*)$", re.DOTALL)
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What the grader read: ``letter`` is None when the completion gives no valid answer.
+
+    ``status`` is one of ``ok``, ``no_tag`` (no ``<answer>``), ``empty`` (tag with nothing in
+    it), ``unrecognised`` (content matches no accepted form) or ``out_of_range`` (a letter
+    that names no offered option).
+    """
+
+    letter: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Grade:
+    correct: bool
+    parsed: ParsedAnswer
+
+
+def option_letters(n_options: int) -> str:
+    if not 1 <= n_options <= len(LETTERS):
+        raise ValueError(f"an MCQ needs between 1 and {len(LETTERS)} options, got {n_options}")
+    return LETTERS[:n_options]
+
+
+def _answer_span(completion: str) -> str | None:
+    blocks = _ANSWER_BLOCK.findall(completion)
+    opens = list(_ANSWER_OPEN.finditer(completion))
+    if not opens:
+        return None
+    last_open = opens[-1]
+    # An unclosed final <answer> (after the last closed pair) runs to the end of the text.
+    if "</answer>" not in completion[last_open.end():].lower():
+        return completion[last_open.end():]
+    return blocks[-1] if blocks else None
+
+
+def _strip_decoration(text: str) -> str:
+    text = text.strip().strip("*_`").strip()
+    if len(text) >= 2 and _BRACKETS.get(text[0]) == text[-1]:
+        text = text[1:-1].strip().strip("*_`").strip()
+    return text
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
+
+
+def parse_answer(completion: str, options: list[str]) -> ParsedAnswer:
+    """Read the option letter from ``completion`` for a question offering ``options``."""
+    valid = option_letters(len(options))
+    span = _answer_span(completion or "")
+    if span is None:
+        return ParsedAnswer(None, "no_tag")
+    content = _strip_decoration(span)
+    if not content:
+        return ParsedAnswer(None, "empty")
+
+    candidate = _strip_decoration(_PREFIX.sub("", content, count=1)) or content
+    letter = None
+    if len(candidate) == 1 and candidate.upper() in LETTERS:
+        letter = candidate.upper()
+    else:
+        m = _LETTER_WITH_TEXT.match(candidate)
+        if m and (not m.group(2) or _text_agrees(m.group(1), m.group(2), options)):
+            letter = m.group(1)
+    if letter is None:
+        wanted = _normalise(content)
+        hits = [LETTERS[i] for i, opt in enumerate(options) if _normalise(opt) == wanted]
+        if len(hits) == 1:
+            return ParsedAnswer(hits[0], "ok")
+        return ParsedAnswer(None, "unrecognised")
+    if letter not in valid:
+        return ParsedAnswer(None, "out_of_range")
+    return ParsedAnswer(letter, "ok")
+
+
+def _text_agrees(letter: str, text: str, options: list[str]) -> bool:
+    """``B. <text>`` counts only when <text> is option B's text (or a prefix of it, for
+    completions cut by a length limit); a letter glued to another option's text is ambiguous."""
+    idx = LETTERS.find(letter)
+    if idx < 0 or idx >= len(options):
+        return True  # out-of-range letters are reported as such by the caller
+    got, want = _normalise(_strip_decoration(text)), _normalise(options[idx])
+    return bool(got) and want.startswith(got)
+
+
+def grade(completion: str, options: list[str], answer: str) -> Grade:
+    """Score one completion against the gold letter ``answer``."""
+    parsed = parse_answer(completion, options)
+    return Grade(correct=parsed.letter is not None and parsed.letter == answer.upper(), parsed=parsed)

@@ -1,0 +1,52 @@
+"""``medbridge eval``: run tasks through lmms-eval and write normalised records."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on medbridge tasks (lmms-eval underneath)")
+    p.add_argument("--model", required=True, help="checkpoint folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
+    p.add_argument("--tasks", required=True, help="comma-separated task or group names, e.g. medmnist,medmnist_passk")
+    p.add_argument("--output", required=True, help="output folder (records/, lmms_eval/, groups.json)")
+    p.add_argument("--backend", default="qwen2_5_vl", help="lmms-eval model name (default: qwen2_5_vl)")
+    p.add_argument("--model-args", default=None, help="extra lmms-eval model_args, e.g. max_pixels=12544,attn_implementation=sdpa")
+    p.add_argument("--gen-kwargs", default=None, help="generation overrides merged on the task YAML's, e.g. max_new_tokens=512,temperature=1.0")
+    p.add_argument("--limit", type=float, default=None, help="only the first N docs per task (testing only)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--data-root", default=None, help="MedMNIST npz folder (default: $MEDMNIST_ROOT, else ~/.medmnist)")
+    p.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224], help="MedMNIST image size (default: $MEDMNIST_SIZE, else 224)")
+    p.add_argument("--per-class", type=int, default=None, help="cap questions per class in the balanced subsets (default: none, as in the paper)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed and settings give the same samples)")
+    p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..records import summary_line
+    from ..runner import evaluate
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    records = evaluate(
+        args.model,
+        tasks,
+        args.output,
+        backend=args.backend,
+        model_args=args.model_args,
+        gen_kwargs=args.gen_kwargs,
+        limit=limit,
+        device=args.device,
+        batch_size=args.batch_size,
+        data_root=args.data_root,
+        size=args.size,
+        per_class=args.per_class,
+        seed=args.seed,
+        include_path=args.include_path,
+    )
+    for record in records:
+        print(summary_line(record))
+    print(f"medbridge: {len(records)} record(s) written to {args.output}/records", file=sys.stderr)
+    return 0

@@ -1,0 +1,41 @@
+"""``medbridge`` command line: eval, demo, make-tiny-model, data, tasks.
+
+Errors a user can fix (MedbridgeError) print one line and exit 2; ``--debug`` shows the
+traceback. Anything else is a bug and exits 1 with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import MedbridgeError
+from . import data_cmd, demo_cmd, eval_cmd, tasks_cmd, tiny_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medbridge", description="Evaluate and post-train medical VLMs: Acc@1 vs Pass@K on MedMNIST and medical VQA.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (eval_cmd, demo_cmd, tiny_cmd, data_cmd, tasks_cmd):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MedbridgeError as exc:
+        if args.debug:
+            raise
+        print(f"medbridge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medbridge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The functions medbridge's task YAMLs name with ``!function`` (lmms-eval's hook points).
+
+How a task reaches data (DESIGN.md's open question; the reasoning is in CONTRIBUTING.md):
+a task's ``dataset_path: json`` points at a one-line source file shipped beside the YAMLs
+(``{"medbridge_source": "medmnist"}``), ``dataset_name`` names the dataset within that source
+and ``test_split`` the split. lmms-eval loads that file with ``datasets`` as usual, then calls
+:func:`source_docs` as ``process_docs``, which replaces it with the MCQ docs the harness source
+builds from the user's local copy. Everything else (prompt, generation, repeats, metrics) is
+plain lmms-eval YAML, so chat and simple backends both work and a new task is one YAML.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .answers import grade
+from .errors import ConfigError
+from .metrics import PASS_KS, question_scores
+from .prompt import render_mcq_prompt
+
+# source name -> callable(dataset_name, split) -> list[MCQDoc]
+_SOURCES = {}
+
+
+def register_source(name: str):
+    def wrap(fn):
+        _SOURCES[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_source("medmnist")
+def _medmnist(dataset_name: str, split: str):
+    from .sources import medmnist
+
+    return medmnist.load_docs(dataset_name, split=split)
+
+
+def source_docs(dataset):
+    """``process_docs``: swap the one-line source file for the source's MCQ docs."""
+    from .sources import docs_to_dataset
+
+    if len(dataset) != 1 or "medbridge_source" not in dataset.column_names:
+        raise ConfigError(
+            "process_docs source_docs expects the one-line medbridge source file as the task's data",
+            where=f"dataset with columns {dataset.column_names}",
+            fix='point dataset_kwargs.data_files at a file holding {"medbridge_source": "<name>"}',
+        )
+    source = dataset[0]["medbridge_source"]
+    if source not in _SOURCES:
+        raise ConfigError(f"unknown medbridge source {source!r}", fix=f"use one of: {', '.join(sorted(_SOURCES))}")
+    name = dataset.info.config_name
+    if not name or name == "default":
+        raise ConfigError(f"task data from source {source!r} needs dataset_name", fix="add e.g. `dataset_name: breastmnist` to the task YAML")
+    split = str(dataset.split)
+    return docs_to_dataset(_SOURCES[source](name, split))
+
+
+def doc_to_visual(doc) -> list:
+    return [image.convert("RGB") for image in doc["images"]]
+
+
+def doc_to_text(doc, lmms_eval_specific_kwargs=None) -> str:
+    template = (lmms_eval_specific_kwargs or {}).get("template")
+    if template:
+        return render_mcq_prompt(doc["question"], list(doc["options"]), template=template)
+    return render_mcq_prompt(doc["question"], list(doc["options"]))
+
+
+def doc_to_target(doc) -> str:
+    return doc["answer"]
+
+
+def _grades(doc, results):
+    options = list(doc["options"])
+    graded = [grade(text, options, doc["answer"]) for text in results]
+    return [g.correct for g in graded], [g.parsed.letter is not None for g in graded]
+
+
+def greedy_results(doc, results):
+    """``process_results`` for greedy tasks: Accuracy@1 and the no-answer rate."""
+    correct, answered = _grades(doc, results[:1])
+    scores = question_scores(correct, answered, ks=())
+    return {"acc@1": scores["acc@1"], "no_answer_rate": scores["no_answer_rate"]}
+
+
+def passk_results(doc, results):
+    """``process_results`` for sampled tasks: pass@k (k = 1..16), mean sample accuracy and
+    no-answer rate over the question's n samples (pass@k is NaN when n < k)."""
+    correct, answered = _grades(doc, results)
+    scores = question_scores(correct, answered, ks=PASS_KS)
+    return {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")}
+
+
+def doc_meta(doc) -> dict:
+    return json.loads(doc["meta"]) if isinstance(doc.get("meta"), str) else dict(doc.get("meta") or {})

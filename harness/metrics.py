@@ -1,0 +1,75 @@
+"""Accuracy@1, unbiased pass@k and their per-question forms for lmms-eval aggregation.
+
+lmms-eval has no pass@k metric (it only offers ``take_first_k`` filters), so the estimator is
+written here. Per-question values are returned from ``process_results`` and averaged by
+lmms-eval's ``mean`` aggregation, which also reports a standard error; groups average with
+``weight_by_size``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+PASS_KS = (1, 2, 4, 8, 16)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one question: 1 - C(n-c, k) / C(n, k) (Chen et al., 2021).
+
+    Computed in product form, 1 - prod_{i=n-c+1}^{n} (1 - k/i), which stays exact where the
+    binomials overflow. Returns NaN when fewer than k samples exist (n < k): the estimator is
+    undefined there and reporting 1.0 or c/n would silently mislead.
+    """
+    if n < 0 or c < 0 or c > n or k < 1:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if n < k:
+        return math.nan
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+def question_scores(correct: Sequence[bool], answered: Sequence[bool], ks: Sequence[int] = PASS_KS) -> dict[str, float]:
+    """Per-question metrics from the per-sample grades of one question's n samples.
+
+    ``acc@1`` is the first sample's correctness (with greedy decoding: Accuracy@1);
+    ``sample_acc`` the fraction of correct samples (= pass@1 when sampling);
+    ``no_answer_rate`` the fraction of samples the grader could not read; ``pass@k`` for every
+    requested k (NaN when n < k).
+    """
+    n = len(correct)
+    if n == 0 or len(answered) != n:
+        raise ValueError("question_scores needs one answered flag per sample and at least one sample")
+    c = sum(bool(x) for x in correct)
+    scores = {
+        "acc@1": float(bool(correct[0])),
+        "sample_acc": c / n,
+        "no_answer_rate": sum(not a for a in answered) / n,
+    }
+    for k in ks:
+        scores[f"pass@{k}"] = pass_at_k(n, c, k)
+    return scores
+
+
+def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample std / sqrt(m)); NaN propagates."""
+    m = len(values)
+    if m == 0:
+        return math.nan, math.nan
+    mean = sum(values) / m
+    if m == 1:
+        return mean, math.nan
+    var = sum((v - mean) ** 2 for v in values) / (m - 1)
+    return mean, math.sqrt(var / m)
+
+
+def weighted_mean(values: Sequence[float], sizes: Sequence[int]) -> float:
+    """Size-weighted mean of task scores, as lmms-eval's ``weight_by_size`` groups compute."""
+    total = sum(sizes)
+    if total == 0:
+        return math.nan
+    return sum(v * s for v, s in zip(values, sizes)) / total

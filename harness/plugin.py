@@ -1,0 +1,86 @@
+"""medbridge's hook into lmms-eval: flag-free task discovery (and, later, model registration).
+
+lmms-eval has no entry point for tasks, and its ``LMMS_EVAL_PLUGINS`` path appends plugin task
+folders only after the CLI has built its task index (so it fails). It does load the
+``lmms_eval.models`` entry-point group while ``lmms_eval.models`` is imported, which happens
+before the CLI builds its ``TaskManager``. :func:`lmms_eval_models` is registered there: it
+wraps ``TaskManager.initialize_tasks`` so every task index also holds medbridge's tasks/ folder.
+
+This touches a private method, so it is kept to one small wrapper, is idempotent, and can be
+switched off with ``MEDBRIDGE_NO_AUTO_TASKS=1`` (then pass ``--include_path`` yourself; see
+``medbridge tasks path``).
+
+Name clashes: lmms-eval's own merge lets built-in tasks shadow included ones. For medbridge's
+tasks the opposite is wanted (``slake`` must mean our MCQ task), so a built-in of the same
+name is replaced and one log line says so. Tasks from a user's own ``--include_path`` still
+win over medbridge's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loguru import logger as log  # lmms-eval's logger, so our lines read like its own
+
+_announced: set[str] = set()
+
+
+def tasks_dir() -> Path:
+    from medbridge.tasks import TASKS_DIR
+
+    return TASKS_DIR
+
+
+def _builtin_dir() -> str:
+    import lmms_eval.tasks
+
+    return os.path.dirname(os.path.abspath(lmms_eval.tasks.__file__))
+
+
+def merge_task_index(index: dict, ours: dict, builtin_dir: str) -> tuple[dict, list[str]]:
+    """Add ``ours`` to ``index``; ours replace built-ins of the same name (returned), but not
+    tasks from a user's include path."""
+    merged, replaced = dict(index), []
+    for name, entry in ours.items():
+        current = merged.get(name)
+        if current is None:
+            merged[name] = entry
+            continue
+        path = current.get("yaml_path")
+        if isinstance(path, str) and os.path.abspath(path).startswith(builtin_dir + os.sep):
+            merged[name] = entry
+            replaced.append(name)
+    return merged, replaced
+
+
+def install_task_discovery() -> None:
+    """Make every lmms-eval TaskManager index medbridge's tasks. Safe to call repeatedly."""
+    from lmms_eval.tasks import TaskManager
+
+    if getattr(TaskManager.initialize_tasks, "_medbridge", False):
+        return
+    original = TaskManager.initialize_tasks
+
+    def initialize_tasks(self, include_path=None, include_defaults=True):
+        index = original(self, include_path=include_path, include_defaults=include_defaults)
+        ours = self._get_task_and_group(str(tasks_dir()))
+        index, replaced = merge_task_index(index, ours, _builtin_dir())
+        for name in replaced:
+            if name not in _announced:
+                _announced.add(name)
+                log.warning(f"medbridge: task {name!r} replaces lmms-eval's built-in task of the same name")
+        return index
+
+    initialize_tasks._medbridge = True
+    TaskManager.initialize_tasks = initialize_tasks
+
+
+def lmms_eval_models():
+    """Entry point of group ``lmms_eval.models``: installs task discovery, returns our models."""
+    if os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1":
+        try:
+            install_task_discovery()
+        except Exception as exc:  # never break lmms-eval's model registry because of us
+            log.warning(f"medbridge: task discovery not installed ({exc}); use --include_path {tasks_dir()}")
+    return []

@@ -1,0 +1,34 @@
+"""Render the MCQ prompt from the single Jinja2 template under tasks/templates/.
+
+The wording follows the paper's released evaluation (question, lettered options, reasoning in
+<think></think>, ONLY the letter in <answer></answer>). Evaluation and RL training both render
+through here, so the model is trained on exactly the prompt it is scored on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jinja2
+
+from .answers import option_letters
+
+DEFAULT_TEMPLATE = "mcq_prompt.jinja"
+
+
+@lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    from medbridge.tasks import TASKS_DIR
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TASKS_DIR / "templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+    return env.get_template(name)
+
+
+def render_mcq_prompt(question: str, options: list[str], template: str = DEFAULT_TEMPLATE) -> str:
+    lettered = list(zip(option_letters(len(options)), options))
+    return _template(template).render(question=question.strip(), options=lettered).strip()

@@ -1,0 +1,167 @@
+"""``medbridge eval`` as a library call: lmms-eval's Python API plus records and real errors.
+
+lmms-eval's CLI prints "Error during evaluation" and exits 0; here every failure raises, the
+CLI turns it into a non-zero exit, and records are written only once every task has results.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import MedbridgeError
+from .fingerprint import check_checkpoint, checkpoint_fingerprint
+from .records import build_records, write_json_atomic, write_records
+from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
+
+DEFAULT_BACKEND = "qwen2_5_vl"
+
+
+class EvaluationFailed(MedbridgeError):
+    """lmms-eval raised while evaluating."""
+
+
+@contextmanager
+def _env(**values):
+    """Data settings reach the task hooks (which run inside lmms-eval) through the environment."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is not None:
+                os.environ[k] = str(v)
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """lmms-eval retries dataset loading with tenacity; surface the error it gave up on."""
+    try:
+        from tenacity import RetryError
+    except ImportError:  # pragma: no cover
+        return exc
+    while isinstance(exc, RetryError) and exc.last_attempt.exception() is not None:
+        exc = exc.last_attempt.exception()
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, MedbridgeError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return exc
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def backend_model_args(backend: str, model: str, device: str, extra: str | None) -> str:
+    args = [f"pretrained={model}"]
+    if backend in ("qwen2_5_vl", "qwen2_vl") and device == "cpu" and "device_map=" not in (extra or ""):
+        args.append("device_map=cpu")  # lmms-eval's Qwen backends default to CUDA
+    if extra:
+        args.append(extra)
+    return ",".join(args)
+
+
+def preflight_data(leaves: list[str], manager) -> None:
+    """Check local data for medbridge-sourced tasks before the model is loaded."""
+    from .sources import medmnist
+
+    for task in leaves:
+        config = load_yaml(manager.task_index[task]["yaml_path"])
+        if medbridge_source(config) == "medmnist":
+            medmnist.check_available(config.get("dataset_name", ""), split=config.get("test_split", "test"))
+
+
+def evaluate(
+    model: str,
+    tasks: list[str],
+    output: str | os.PathLike,
+    *,
+    backend: str = DEFAULT_BACKEND,
+    model_args: str | None = None,
+    gen_kwargs: str | None = None,
+    limit: int | float | None = None,
+    device: str | None = None,
+    batch_size: int = 1,
+    data_root: str | None = None,
+    size: int | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+    include_path: list[str] | None = None,
+) -> list[dict]:
+    """Evaluate ``model`` on ``tasks`` through lmms-eval; write lmms-eval's results and samples
+    under ``output/lmms_eval`` and one record per task under ``output/records``; return them."""
+    from lmms_eval.evaluator import simple_evaluate
+    from lmms_eval.loggers import EvaluationTracker
+
+    from .sources import medmnist
+
+    output = Path(output)
+    model_ref = check_checkpoint(model)
+    device = device or default_device()
+    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class):
+        data = {
+            "medmnist_root": str(medmnist.resolve_root()),
+            "medmnist_size": medmnist.resolve_size(),
+            "medmnist_per_class": medmnist.resolve_per_class(),
+            "subset_seed": medmnist.SUBSET_SEED,
+        }
+        manager = task_manager(include_path)
+        leaves = check_tasks(tasks, manager)
+        preflight_data(leaves, manager)
+        margs = backend_model_args(backend, model_ref, device, model_args)
+        tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
+        try:
+            results = simple_evaluate(
+                model=backend,
+                model_args=margs,
+                tasks=tasks,
+                batch_size=batch_size,
+                device=device,
+                limit=limit,
+                gen_kwargs=gen_kwargs,
+                task_manager=manager,
+                log_samples=True,
+                evaluation_tracker=tracker,
+                random_seed=seed,
+                numpy_random_seed=1234 + seed,
+                torch_random_seed=1234 + seed,
+                fewshot_random_seed=1234 + seed,
+                verbosity="WARNING",
+            )
+        except MedbridgeError:
+            raise
+        except Exception as exc:
+            cause = _unwrap(exc)
+            if isinstance(cause, MedbridgeError):
+                raise cause from exc
+            raise EvaluationFailed(f"lmms-eval failed: {type(cause).__name__}: {cause}", fix="rerun with --debug for the traceback") from exc
+    if results is None:  # non-zero ranks in a distributed run
+        return []
+    missing = [t for t in leaves if t not in results.get("results", {})]
+    if missing:
+        raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
+
+    samples = results.pop("samples", {})
+    tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
+    for task in leaves:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+    records = build_records(
+        results,
+        model=model,
+        fingerprint=checkpoint_fingerprint(model_ref),
+        backend=backend,
+        model_args=margs,
+        data=data,
+    )
+    write_records(records, output / "records")
+    write_json_atomic(output / "groups.json", results.get("groups", {}))
+    return records

@@ -1,0 +1,293 @@
+"""MedMNIST v2 (2D) as multiple-choice questions, read from the official npz files.
+
+Where the data comes from, in order: an explicit ``root`` argument (``--data-root``), the
+``MEDMNIST_ROOT`` environment variable, then the ``medmnist`` package default (``~/.medmnist``).
+Image size: ``size`` argument, ``MEDMNIST_SIZE``, else 224 as in the paper. Files follow the
+official naming ``{flag}.npz`` (28 px) / ``{flag}_{size}.npz``; labels may be shaped (N, 1)
+(official) or (N,) (common re-serialised copies). Nothing is downloaded unless
+:func:`download` is called.
+
+Test subsets follow the paper's "balanced subsets of the official test splits": every class
+gets the same number of questions, ``min(per_class_cap, smallest class count)``, drawn with a
+seeded generator, then shuffled together (so ``--limit`` sees mixed classes). The default cap
+is None (no cap): the paper's Table 1 denominators fit exactly this rule (BreastMNIST 84 =
+2 x 42 malignant, RetinaMNIST 100 = 5 x 20, DermaMNIST 161 = 7 x 23, BloodMNIST 1944 = 8 x 243).
+Set ``MEDMNIST_PER_CLASS`` (or ``per_class``) to cap it for cheaper runs.
+
+ChestMNIST is multi-label; as an MCQ it uses the images with exactly one positive finding,
+the 14 findings as options and that finding as the answer (images with none or several are
+left out: a single-answer question would be ill-posed for them). RetinaMNIST's ordinal
+labels 0-4 become readable diabetic-retinopathy grades.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptDataError, DataNotFoundError
+from .mcq import MCQDoc
+
+SIZES = (28, 64, 128, 224)
+DEFAULT_SIZE = 224
+SPLITS = ("train", "val", "test")
+# Fixed so every model is scored on the same questions; change it only to study subset variance.
+SUBSET_SEED = 0
+
+
+@dataclass(frozen=True)
+class MedMNISTSet:
+    flag: str
+    name: str  # short task name: medmnist_<name>
+    modality: str  # the paper's table grouping
+    question: str
+
+
+# Modalities as grouped in the paper's Tables 1-2 (OCT sits under visible-light photography there).
+DATASETS = {
+    d.name: d
+    for d in [
+        MedMNISTSet("breastmnist", "breast", "radiology", "What does this breast ultrasound image show?"),
+        MedMNISTSet("chestmnist", "chest", "radiology", "Which finding is present in this chest X-ray?"),
+        MedMNISTSet("pneumoniamnist", "pneumonia", "radiology", "What does this pediatric chest X-ray show?"),
+        MedMNISTSet("organamnist", "organa", "radiology", "Which organ is shown in this axial abdominal CT image?"),
+        MedMNISTSet("organcmnist", "organc", "radiology", "Which organ is shown in this coronal abdominal CT image?"),
+        MedMNISTSet("organsmnist", "organs", "radiology", "Which organ is shown in this sagittal abdominal CT image?"),
+        MedMNISTSet("bloodmnist", "blood", "microscopy", "Which type of blood cell is shown in this microscopy image?"),
+        MedMNISTSet("pathmnist", "path", "microscopy", "Which tissue type is shown in this colorectal histology image?"),
+        MedMNISTSet("tissuemnist", "tissue", "microscopy", "Which kidney cell type is shown in this microscopy image?"),
+        MedMNISTSet("dermamnist", "derma", "visible_light", "What is the diagnosis for this dermatoscopic image?"),
+        MedMNISTSet("octmnist", "oct", "visible_light", "What does this retinal OCT image show?"),
+        MedMNISTSet("retinamnist", "retina", "visible_light", "What is the diabetic retinopathy grade of this fundus image?"),
+    ]
+}
+BY_FLAG = {d.flag: d for d in DATASETS.values()}
+
+RETINA_GRADES = [
+    "grade 0: no diabetic retinopathy",
+    "grade 1: mild non-proliferative diabetic retinopathy",
+    "grade 2: moderate non-proliferative diabetic retinopathy",
+    "grade 3: severe non-proliferative diabetic retinopathy",
+    "grade 4: proliferative diabetic retinopathy",
+]
+
+
+def lookup(name_or_flag: str) -> MedMNISTSet:
+    key = name_or_flag.lower()
+    if key in DATASETS:
+        return DATASETS[key]
+    if key in BY_FLAG:
+        return BY_FLAG[key]
+    known = ", ".join(sorted(DATASETS))
+    raise DataNotFoundError(f"unknown MedMNIST dataset {name_or_flag!r}", fix=f"use one of: {known} (or the flag, e.g. breastmnist)")
+
+
+def info(flag: str) -> dict:
+    from medmnist import INFO  # imports without torch; creates ~/.medmnist
+
+    return INFO[flag]
+
+
+def class_names(flag: str) -> list[str]:
+    if flag == "retinamnist":
+        return list(RETINA_GRADES)
+    labels = info(flag)["label"]
+    return [labels[str(i)] for i in range(len(labels))]
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    if root is None:
+        root = os.environ.get("MEDMNIST_ROOT")
+    if root is None:
+        from medmnist.info import DEFAULT_ROOT
+
+        root = DEFAULT_ROOT
+    return Path(root).expanduser()
+
+
+def resolve_size(size: int | str | None = None) -> int:
+    origin = "size"
+    if size is None and os.environ.get("MEDMNIST_SIZE"):
+        size, origin = os.environ["MEDMNIST_SIZE"], "MEDMNIST_SIZE"
+    if size is None:
+        return DEFAULT_SIZE
+    try:
+        value = int(size)
+    except ValueError:
+        value = -1
+    if value not in SIZES:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{origin}={size!r} is not a MedMNIST 2D size", fix=f"use one of {', '.join(map(str, SIZES))}")
+    return value
+
+
+def resolve_per_class(per_class: int | str | None = None) -> int | None:
+    if per_class is None:
+        per_class = os.environ.get("MEDMNIST_PER_CLASS") or None
+    if per_class is None:
+        return None
+    value = int(per_class)
+    if value < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"per-class cap must be >= 1, got {per_class!r}", fix="unset MEDMNIST_PER_CLASS to use the paper's uncapped balance")
+    return value
+
+
+def file_name(flag: str, size: int) -> str:
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def _missing_file_error(root: Path, flag: str, size: int) -> DataNotFoundError:
+    present = [s for s in SIZES if s != size and (root / file_name(flag, s)).is_file()]
+    if present:
+        sizes = ", ".join(f"{file_name(flag, s)} ({s} px)" for s in present)
+        fix = f"found {sizes} instead: set MEDMNIST_SIZE={present[0]} (or --size {present[0]}), or download the {size} px file with `medbridge data download {flag} --size {size}`"
+    else:
+        fix = f"download it with `medbridge data download {flag} --size {size}` (needs network) or point MEDMNIST_ROOT / --data-root at a folder holding it"
+    return DataNotFoundError(f"MedMNIST file {file_name(flag, size)} not found", where=str(root), fix=fix)
+
+
+def _locate(flag: str, root=None, size=None) -> Path:
+    root, size = resolve_root(root), resolve_size(size)
+    if not root.is_dir():
+        raise DataNotFoundError(
+            "MedMNIST data root does not exist",
+            where=str(root),
+            fix="set --data-root or MEDMNIST_ROOT to the folder holding the .npz files, or download with `medbridge data download`",
+        )
+    path = root / file_name(flag, size)
+    if not path.is_file():
+        raise _missing_file_error(root, flag, size)
+    return path
+
+
+def _read_arrays(path: Path, keys: list[str] | None):
+    """The named arrays of an npz (None: just check it opens and has the official keys)."""
+    official = {f"{s}_{k}" for s in SPLITS for k in ("images", "labels")}
+    try:
+        npz = np.load(path)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a plain .npy array, not an npz archive")
+        with npz:
+            missing = sorted((set(keys) if keys else official) - set(npz.files))
+            if missing:
+                raise CorruptDataError(
+                    f"{path.name} lacks {', '.join(missing)}",
+                    where=str(path),
+                    fix="the official layout has train/val/test _images and _labels; re-download the file",
+                )
+            return [npz[k] for k in keys] if keys else None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CorruptDataError(f"cannot read {path.name} as an npz archive ({exc})", where=str(path), fix="delete it and download it again") from exc
+
+
+def check_available(name: str, split: str = "test", root=None, size=None) -> Path:
+    """Cheap pre-flight: the file exists, opens, and holds the split (no image is read)."""
+    ds = lookup(name)
+    if split not in SPLITS:
+        raise DataNotFoundError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
+    path = _locate(ds.flag, root, size)
+    _read_arrays(path, None)
+    return path
+
+
+def load_split(flag: str, split: str, root=None, size=None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, H, W[, 3]) uint8 and labels (N, L) int of one split of an official npz."""
+    if split not in SPLITS:
+        raise DataNotFoundError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
+    path = _locate(flag, root, size)
+    images, labels = _read_arrays(path, [f"{split}_images", f"{split}_labels"])
+    labels = np.asarray(labels)
+    if labels.ndim == 1:  # re-serialised copies drop the trailing axis
+        labels = labels[:, None]
+    if labels.ndim != 2 or len(labels) != len(images):
+        raise CorruptDataError(
+            f"{split} labels have shape {labels.shape} for {len(images)} images",
+            where=str(path),
+            fix="expected (N,), (N, 1) or (N, L); re-download the file",
+        )
+    if images.ndim not in (3, 4) or images.dtype != np.uint8:
+        raise CorruptDataError(f"{split} images have shape {images.shape} and dtype {images.dtype}", where=str(path), fix="expected uint8 (N, H, W) or (N, H, W, 3)")
+    return images, labels.astype(np.int64)
+
+
+def class_of_each_row(flag: str, labels: np.ndarray) -> np.ndarray:
+    """The class index of each row, or -1 where the row cannot be one single-answer question."""
+    if flag == "chestmnist":
+        single = labels.sum(axis=1) == 1
+        return np.where(single, labels.argmax(axis=1), -1)
+    return labels[:, 0]
+
+
+def balanced_indices(classes: np.ndarray, n_classes: int, per_class: int | None = None, seed: int = 0) -> np.ndarray:
+    """Seeded class-balanced subset: k = min(per_class, smallest non-empty class) rows per class,
+    shuffled together. Classes with no rows are left out of the minimum (and of the subset)."""
+    rng = np.random.default_rng(seed)
+    pools = [np.flatnonzero(classes == c) for c in range(n_classes)]
+    sizes = [len(p) for p in pools if len(p)]
+    if not sizes:
+        return np.array([], dtype=np.int64)
+    k = min(sizes) if per_class is None else min(per_class, min(sizes))
+    chosen = [rng.choice(p, size=k, replace=False) for p in pools if len(p)]
+    picked = np.concatenate(chosen)
+    rng.shuffle(picked)
+    return picked
+
+
+def _to_pil(image: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(image)  # uint8 (H, W) -> "L", (H, W, 3) -> "RGB"
+
+
+def load_docs(name: str, split: str = "test", root=None, size=None, per_class=None, seed: int = SUBSET_SEED, balanced: bool = True) -> list[MCQDoc]:
+    """MCQ docs for one MedMNIST dataset (``name`` is ``breast`` or ``breastmnist``)."""
+    ds = lookup(name)
+    size, per_class = resolve_size(size), resolve_per_class(per_class)
+    images, labels = load_split(ds.flag, split, root=root, size=size)
+    names = class_names(ds.flag)
+    classes = class_of_each_row(ds.flag, labels)
+    if balanced:
+        rows = balanced_indices(classes, len(names), per_class=per_class, seed=seed)
+    else:
+        rows = np.flatnonzero(classes >= 0)
+    docs = []
+    for i in rows:
+        label = int(classes[i])
+        docs.append(
+            MCQDoc(
+                id=f"{ds.flag}/{split}/{int(i):05d}",
+                images=[_to_pil(images[i])],
+                question=ds.question,
+                options=names,
+                answer=chr(ord("A") + label),
+                modality=ds.modality,
+                source="medmnist",
+                meta={"dataset": ds.flag, "split": split, "index": int(i), "label": label, "size": size},
+            )
+        )
+    return docs
+
+
+def download(name: str, size: int = DEFAULT_SIZE, root=None) -> Path:
+    """Fetch the official npz through the ``medmnist`` package (network needed; MD5-checked)."""
+    import medmnist
+
+    ds, root = lookup(name), resolve_root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    cls = getattr(medmnist, info(ds.flag)["python_class"])
+    try:
+        cls(split="test", root=str(root), size=size, download=True)
+    except Exception as exc:  # medmnist raises bare RuntimeError / URLError on network trouble
+        raise DataNotFoundError(
+            f"download of {file_name(ds.flag, size)} failed ({exc})",
+            where=info(ds.flag)[f"url_{size}" if size != 28 else "url"],
+            fix="check the network, or fetch the file by hand into the data root",
+        ) from exc
+    return root / file_name(ds.flag, size)

@@ -1,0 +1,126 @@
+"""Resolve task names through lmms-eval's TaskManager and check task YAMLs before a run.
+
+lmms-eval reports an unknown YAML key as a bare ``TypeError`` from ``TaskConfig(**config)``
+with no file name, and an unknown task name only after the model is loaded; both are checked
+here first so the user gets one line naming the file or the name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from pathlib import Path
+
+from .errors import ConfigError
+
+# Keys lmms-eval consumes outside TaskConfig.
+_LOADER_KEYS = {"include", "class"}
+
+
+def task_manager(include_path=None):
+    from lmms_eval.tasks import TaskManager
+
+    from .plugin import install_task_discovery
+
+    install_task_discovery()  # the entry point normally did this already; idempotent
+    return TaskManager("ERROR", include_path=include_path)
+
+
+def _task_config_keys() -> set[str]:
+    from lmms_eval.api.task import TaskConfig
+
+    return {f.name for f in dataclasses.fields(TaskConfig)} | _LOADER_KEYS
+
+
+def _group_config_keys() -> set[str]:
+    from lmms_eval.api.group import GroupConfig
+
+    return set(GroupConfig().to_dict().keys()) | set(GroupConfig.__annotations__) | _LOADER_KEYS
+
+
+def load_yaml(path: str) -> dict:
+    from lmms_eval import utils
+
+    try:
+        return utils.load_yaml_config(path, mode="simple")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"included YAML not found: {exc.filename}", where=path, fix="fix the `include:` path (it is relative to the including file)") from exc
+    except Exception as exc:
+        raise ConfigError(f"cannot read task YAML ({exc})", where=path) from exc
+
+
+def check_yaml_keys(path: str) -> None:
+    """Raise ConfigError naming the file when a task or group YAML has an unknown key."""
+    config = load_yaml(path)
+    is_group = isinstance(config.get("task"), list)
+    allowed = _group_config_keys() if is_group else _task_config_keys()
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"unknown key {', '.join(hints)} in task YAML",
+            where=path,
+            fix="lmms-eval rejects keys outside its TaskConfig; remove or rename it",
+        )
+
+
+def resolve(names: list[str], manager) -> list[str]:
+    """Check every requested name exists (task, group or tag); suggest close names if not."""
+    missing = [n for n in names if n not in manager.all_tasks]
+    if missing:
+        parts = []
+        for name in missing:
+            close = difflib.get_close_matches(name, manager.all_tasks, n=3)
+            parts.append(f"{name!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise ConfigError(f"unknown task {'; '.join(parts)}", fix="`medbridge tasks list` shows medbridge's tasks")
+    return names
+
+
+def leaf_tasks(name: str, manager) -> list[str]:
+    """The runnable tasks a name stands for (groups and tags expanded, order kept)."""
+    entry = manager.task_index[name]
+    if entry["type"] in ("task", "python_task"):
+        return [name]
+    if entry["type"] == "tag":
+        members = entry["task"]
+    else:
+        members = load_yaml(entry["yaml_path"]).get("task", [])
+    out = []
+    for member in members:
+        if isinstance(member, str) and member in manager.task_index:
+            out.extend(t for t in leaf_tasks(member, manager) if t not in out)
+    return out
+
+
+def check_tasks(names: list[str], manager) -> list[str]:
+    """Resolve names, check every YAML involved, return the leaf tasks."""
+    resolve(names, manager)
+    leaves: list[str] = []
+    for name in names:
+        path = manager.task_index[name].get("yaml_path")
+        if isinstance(path, str):
+            check_yaml_keys(path)
+        for leaf in leaf_tasks(name, manager):
+            if leaf not in leaves:
+                check_yaml_keys(manager.task_index[leaf]["yaml_path"])
+                leaves.append(leaf)
+    return leaves
+
+
+def medbridge_source(config: dict) -> str | None:
+    """The harness source a task's one-line source file names, or None for other tasks."""
+    files = (config.get("dataset_kwargs") or {}).get("data_files")
+    if config.get("dataset_path") != "json" or not isinstance(files, dict):
+        return None
+    path = files.get(config.get("test_split", "test"))
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        first = Path(path).read_text().splitlines()[0]
+        return json.loads(first).get("medbridge_source")
+    except (IndexError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,71 @@
+"""Bad input gives one clear line and a non-zero exit, before any model is loaded."""
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, tasks_dir_path
+from medbridge.harness.cli import main
+
+
+def run_main(capsys, *argv):
+    rc = main(list(argv))
+    captured = capsys.readouterr()
+    return rc, captured.err
+
+
+def test_missing_checkpoint_path(capsys, tmp_path):
+    rc, err = run_main(capsys, "eval", "--model", str(tmp_path / "no-such-ckpt"), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"))
+    assert rc == 2
+    assert err.strip() == f"medbridge: error: checkpoint path does not exist ({tmp_path / 'no-such-ckpt'}); pass a checkpoint folder (with config.json) or a hub id like Qwen/Qwen2.5-VL-7B-Instruct"
+
+
+def test_folder_without_config_is_not_a_checkpoint(capsys, tmp_path):
+    rc, err = run_main(capsys, "eval", "--model", str(tmp_path), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"))
+    assert rc == 2 and "config.json is missing" in err
+
+
+def test_unreachable_hub_id_is_a_checkpoint_error(capsys, tmp_path):
+    rc, err = run_main(capsys, "eval", "--model", "nobody/no-such-model", "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"))
+    assert rc == 2 and "'nobody/no-such-model' is not a local folder and could not be fetched from the hub" in err
+
+
+def test_unknown_task(capsys, tmp_path, tiny_model):
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_brest", "--output", str(tmp_path / "o"))
+    assert rc == 2 and "unknown task 'medmnist_brest' (did you mean medmnist_breast" in err
+
+
+def test_missing_data_root(capsys, tmp_path, tiny_model):
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"), "--data-root", str(tmp_path / "none"))
+    assert rc == 2 and "MedMNIST data root does not exist" in err and str(tmp_path / "none") in err
+
+
+def test_missing_size_names_the_present_one(capsys, tmp_path, tiny_model, sample_root):
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_retina", "--output", str(tmp_path / "o"), "--data-root", str(sample_root), "--size", "224")
+    assert rc == 2 and "retinamnist_224.npz not found" in err and "--size 28" in err
+
+
+def test_corrupt_npz(capsys, tmp_path, tiny_model):
+    (tmp_path / "octmnist.npz").write_bytes(b"garbage")
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_oct", "--output", str(tmp_path / "o"), "--data-root", str(tmp_path), "--size", "28")
+    assert rc == 2 and "cannot read octmnist.npz as an npz archive" in err
+
+
+def test_unknown_yaml_key_names_the_file(capsys, tmp_path, tiny_model, sample_root):
+    (tmp_path / "tasks").mkdir()
+    yaml = tmp_path / "tasks" / "my_task.yaml"
+    yaml.write_text(f"include: {tasks_dir_path() / 'medmnist' / '_medmnist.yaml'}\ntask: my_task\ndataset_name: breastmnist\nrepeat: 4\n")
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "my_task", "--output", str(tmp_path / "o"), "--include-path", str(tmp_path / "tasks"), "--data-root", str(sample_root), "--size", "28")
+    assert rc == 2 and "unknown key 'repeat' (did you mean 'repeats'?)" in err and str(yaml) in err
+    assert not (tmp_path / "o" / "records").exists()  # nothing written
+
+
+def test_cli_subprocess_exits_2_with_one_line_and_no_traceback(tmp_path):
+    proc = run_cli(["medbridge", "eval", "--model", str(tmp_path / "nope"), "--tasks", "medmnist", "--output", str(tmp_path / "o")], timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("medbridge: error: checkpoint path does not exist")
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="checkpoint path does not exist"):
+        main(["--debug", "eval", "--model", str(tmp_path / "nope"), "--tasks", "medmnist", "--output", str(tmp_path / "o")])

@@ -1,0 +1,103 @@
+"""Task YAMLs: discovery, include structure, generation settings, key validation, prompt."""
+
+import os
+
+import pytest
+
+from medbridge.harness import lmms_hooks
+from medbridge.harness.errors import ConfigError
+from medbridge.harness.plugin import _builtin_dir, merge_task_index, tasks_dir
+from medbridge.harness.sources.medmnist import DATASETS
+from medbridge.harness.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_manager
+
+
+@pytest.fixture(scope="module")
+def manager():
+    return task_manager()
+
+
+def test_all_24_medmnist_tasks_and_groups_are_indexed_from_our_folder(manager):
+    for name in DATASETS:
+        for task in (f"medmnist_{name}", f"medmnist_{name}_passk"):
+            assert manager.task_index[task]["yaml_path"].startswith(str(tasks_dir()))
+    assert len(leaf_tasks("medmnist", manager)) == 12
+    assert len(leaf_tasks("medmnist_passk", manager)) == 12
+    assert leaf_tasks("medmnist_microscopy", manager) == ["medmnist_blood", "medmnist_path", "medmnist_tissue"]
+    assert leaf_tasks("medmnist_visible_light_passk", manager) == ["medmnist_derma_passk", "medmnist_oct_passk", "medmnist_retina_passk"]
+
+
+def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
+    passk = load_yaml(manager.task_index["medmnist_oct_passk"]["yaml_path"])
+    greedy = load_yaml(manager.task_index["medmnist_oct"]["yaml_path"])
+    assert passk["task"] == "medmnist_oct_passk" and passk["dataset_name"] == "octmnist"
+    assert passk["repeats"] == 16
+    assert passk["generation_kwargs"] == {"until": [], "max_new_tokens": 2048, "temperature": 0.7, "top_p": 0.9, "top_k": 0, "do_sample": True}
+    assert passk["filter_list"][0]["filter"] == [{"function": "take_first_k", "k": 16}]
+    assert [m["metric"] for m in passk["metric_list"]][:5] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16"]
+    assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy
+    assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate"]
+    # data_files resolve against the base YAML's folder, wherever the package is installed
+    assert os.path.isabs(greedy["dataset_kwargs"]["data_files"]["test"])
+
+
+def test_every_shipped_yaml_passes_the_key_check(manager):
+    leaves = check_tasks(["medmnist", "medmnist_passk", "medmnist_radiology", "medmnist_radiology_passk"], manager)
+    assert len(leaves) == 24
+
+
+def test_unknown_yaml_key_names_the_file_and_suggests(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"include: {tasks_dir() / 'medmnist' / '_medmnist.yaml'}\ntask: bad\ndataset_name: breastmnist\ngeneration_kwarg: {{}}\n")
+    with pytest.raises(ConfigError) as err:
+        check_yaml_keys(str(bad))
+    assert "generation_kwarg" in str(err.value) and "did you mean 'generation_kwargs'" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_unknown_task_name_suggests_close_names(manager):
+    with pytest.raises(ConfigError, match="unknown task 'medmnist_brest'.*medmnist_breast"):
+        resolve(["medmnist_brest"], manager)
+
+
+def test_our_task_replaces_a_builtin_of_the_same_name_but_not_a_user_include(manager):
+    index = {
+        "slake": manager.task_index["slake"],  # lmms-eval's own open-ended SLAKE group
+        "mine": {"type": "task", "yaml_path": "/home/user/tasks/mine.yaml"},
+    }
+    assert index["slake"]["yaml_path"].startswith(_builtin_dir())
+    ours = {
+        "slake": {"type": "task", "yaml_path": str(tasks_dir() / "vqa" / "slake.yaml")},
+        "mine": {"type": "task", "yaml_path": str(tasks_dir() / "mine.yaml")},
+        "medmnist_x": {"type": "task", "yaml_path": str(tasks_dir() / "x.yaml")},
+    }
+    merged, replaced = merge_task_index(index, ours, _builtin_dir())
+    assert replaced == ["slake"]
+    assert merged["slake"] is ours["slake"]
+    assert merged["mine"] is index["mine"]
+    assert "medmnist_x" in merged
+
+
+GOLDEN_PROMPT = """What does this breast ultrasound image show?
+
+Options:
+A. malignant
+B. normal, benign
+
+First output the thinking process in <think> </think> tags, then output the final answer in <answer> </answer> tags.
+IMPORTANT: In <answer>, output ONLY the single option letter, for example <answer>A</answer>."""
+
+
+def test_prompt_matches_the_golden_text():
+    doc = {"question": DATASETS["breast"].question, "options": ["malignant", "normal, benign"]}
+    assert lmms_hooks.doc_to_text(doc) == GOLDEN_PROMPT
+
+
+def test_process_results_grade_every_sample():
+    doc = {"options": ["x", "y"], "answer": "B"}
+    greedy = lmms_hooks.greedy_results(doc, ["<answer>B</answer>"])
+    assert greedy == {"acc@1": 1.0, "no_answer_rate": 0.0}
+    samples = ["<answer>A</answer>"] * 12 + ["<answer>B</answer>"] * 2 + ["nothing"] * 2
+    passk = lmms_hooks.passk_results(doc, samples)
+    assert passk["sample_acc"] == 2 / 16 and passk["no_answer_rate"] == 2 / 16
+    assert passk["pass@1"] == pytest.approx(0.125)
+    assert passk["pass@16"] == 1.0
+    assert passk["pass@2"] == pytest.approx(1 - (14 * 13) / (16 * 15))
