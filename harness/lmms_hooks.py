@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 
+from loguru import logger
+
 from .answers import grade
-from .errors import ConfigError
+from .errors import ConfigError, MedbridgeError
 from .metrics import PASS_KS, question_scores
 from .prompt import render_mcq_prompt
 
@@ -54,7 +56,17 @@ def source_docs(dataset):
     if not name or name == "default":
         raise ConfigError(f"task data from source {source!r} needs dataset_name", fix="add e.g. `dataset_name: breastmnist` to the task YAML")
     split = str(dataset.split)
-    return docs_to_dataset(_SOURCES[source](name, split))
+    try:
+        return docs_to_dataset(_SOURCES[source](name, split))
+    except MedbridgeError as exc:
+        # lmms-eval retries dataset loading and then reports a bare RetryError: say it plainly once.
+        if str(exc) not in _reported:
+            _reported.add(str(exc))
+            logger.error(f"medbridge: {exc}")
+        raise
+
+
+_reported: set[str] = set()
 
 
 def doc_to_visual(doc) -> list:
