@@ -22,7 +22,9 @@ _STDERR_SUFFIXES = ("_stderr_clt", "_stderr_clustered")
 
 
 def _clean(value):
-    """JSON has no NaN: undefined values (pass@k with n < k) become null."""
+    """JSON has no NaN: undefined values (pass@k with n < k) become null, also inside dicts."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     return value
@@ -56,8 +58,15 @@ def task_metrics(task_results: dict) -> dict:
     return {k: {"value": v.get("value"), "stderr": v.get("stderr"), "filter": v.get("filter")} for k, v in sorted(metrics.items())}
 
 
+def split_breakdowns(metrics: dict) -> tuple[dict, dict]:
+    """Scalar metrics, and the dict-valued ``by_*`` breakdowns ({group: {metric: mean, n}})."""
+    scalar = {k: v for k, v in metrics.items() if not isinstance(v["value"], dict)}
+    return scalar, {k: v["value"] for k, v in metrics.items() if isinstance(v["value"], dict)}
+
+
 def build_records(results: dict, *, model: str, fingerprint: str, backend: str, model_args: str, data: dict, date: str | None = None) -> list[dict]:
-    """One record per evaluated task (groups are derived from tasks, so they get none)."""
+    """One record per evaluated task (groups are derived from tasks, so they get none);
+    ``data`` maps each task to what describes its data (source, location, protocol, counts)."""
     date = date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     versions = software_versions()
     records = []
@@ -68,18 +77,25 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
         repeats = int(config.get("repeats") or 1)
         generation = dict(config.get("generation_kwargs") or {})
         generation["n"] = repeats
+        metrics, breakdowns = split_breakdowns(task_metrics(results["results"][task]))
         records.append(
             {
                 "schema": SCHEMA,
                 "model": {"id": model, "fingerprint": fingerprint, "backend": backend, "model_args": model_args},
-                "task": {"name": task, "config_hash": task_config_hash(config), "version": (config.get("metadata") or {}).get("version")},
+                "task": {
+                    "name": task,
+                    "config_hash": task_config_hash(config),
+                    "version": (config.get("metadata") or {}).get("version"),
+                    "split": config.get("test_split"),
+                },
                 "generation": generation,
-                "data": data,
+                "data": data.get(task, {}),
                 "n_docs": n["effective"],
                 "n_docs_available": n["original"],
                 "n_samples": n["effective"] * repeats,
                 "limited": n["effective"] < n["original"],
-                "metrics": task_metrics(results["results"][task]),
+                "metrics": metrics,
+                "breakdown": breakdowns,
                 "provenance": {"kind": "measured", "how": "medbridge eval (lmms-eval)"},
                 "versions": versions,
                 "date": date,

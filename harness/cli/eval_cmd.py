@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224], help="MedMNIST image size (default: $MEDMNIST_SIZE, else 224)")
     p.add_argument("--per-class", type=int, default=None, help="cap questions per class in the balanced subsets (default: none, as in the paper)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed and settings give the same samples)")
+    p.add_argument("--data", action="append", default=None, metavar="BENCHMARK=PATH", help="local copy of a VQA benchmark, e.g. vqa_rad=/data/vqa_rad (repeatable; same as MEDBRIDGE_DATA_<BENCHMARK>)")
     p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
     p.set_defaults(func=run)
 
@@ -28,7 +29,15 @@ def run(args) -> int:
     from ..records import summary_line
     from ..runner import evaluate
 
+    from ..errors import ConfigError
+
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    data = {}
+    for entry in args.data or []:
+        name, sep, path = entry.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--data {entry!r} is not BENCHMARK=PATH", fix="e.g. --data vqa_rad=/data/vqa_rad")
+        data[name.strip()] = path.strip()
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     records = evaluate(
         args.model,
@@ -45,6 +54,7 @@ def run(args) -> int:
         per_class=args.per_class,
         seed=args.seed,
         include_path=args.include_path,
+        data=data,
     )
     for record in records:
         print(summary_line(record))
