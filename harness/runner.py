@@ -15,7 +15,7 @@ from .fingerprint import check_checkpoint, checkpoint_fingerprint
 from .records import build_records, write_json_atomic, write_records
 from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
 
-DEFAULT_BACKEND = "qwen2_5_vl"
+DEFAULT_BACKEND = "medbridge_hf"
 
 
 class EvaluationFailed(MedbridgeError):
@@ -67,10 +67,19 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def backend_model_args(backend: str, model: str, device: str, extra: str | None) -> str:
-    args = [f"pretrained={model}"]
-    if backend in ("qwen2_5_vl", "qwen2_vl") and device == "cpu" and "device_map=" not in (extra or ""):
-        args.append("device_map=cpu")  # lmms-eval's Qwen backends default to CUDA
+def backend_model_args(backend: str, model: str, device: str, extra: str | None, seed: int = 0, cache: bool = True, fresh: bool = False) -> str:
+    """model_args for lmms-eval. medbridge's backends get the seed and cache switches; the
+    device travels separately (lmms-eval passes ``--device`` to every model)."""
+    if backend.startswith("medbridge_"):
+        args = [f"{'model' if backend == 'medbridge_openai' else 'pretrained'}={model}", f"seed={seed}"]
+        if not cache:
+            args.append("cache=off")
+        if fresh:
+            args.append("fresh=true")
+    else:
+        args = [f"pretrained={model}"]
+        if backend in ("qwen2_5_vl", "qwen2_vl") and device == "cpu" and "device_map=" not in (extra or ""):
+            args.append("device_map=cpu")  # lmms-eval's Qwen backends default to CUDA
     if extra:
         args.append(extra)
     return ",".join(args)
@@ -121,6 +130,8 @@ def evaluate(
     size: int | None = None,
     per_class: int | None = None,
     seed: int = 0,
+    cache: bool = True,
+    fresh: bool = False,
     include_path: list[str] | None = None,
     data: dict[str, str] | None = None,
 ) -> list[dict]:
@@ -131,13 +142,14 @@ def evaluate(
     from lmms_eval.loggers import EvaluationTracker
 
     output = Path(output)
-    model_ref = check_checkpoint(model)
+    # a served model (OpenAI-compatible API) is a name at an address, not a checkpoint here
+    model_ref = model if backend == "medbridge_openai" else check_checkpoint(model)
     device = device or default_device()
     with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data)):
         manager = task_manager(include_path)
         leaves = check_tasks(tasks, manager)
         described = preflight_data(leaves, manager)
-        margs = backend_model_args(backend, model_ref, device, model_args)
+        margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
         tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
         try:
             results = simple_evaluate(
@@ -177,7 +189,7 @@ def evaluate(
     records = build_records(
         results,
         model=model,
-        fingerprint=checkpoint_fingerprint(model_ref),
+        fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
         backend=backend,
         model_args=margs,
         data=described,
