@@ -19,7 +19,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..leaderboard.diagnose import DEFAULT_GAP, DEFAULT_K, DEFAULT_TAU, diagnose, diagnosis_csv, diagnosis_json, diagnosis_plot, diagnosis_table
+    from ..leaderboard.diagnose import (
+        DEFAULT_GAP,
+        DEFAULT_K,
+        DEFAULT_TAU,
+        diagnose,
+        diagnosis_csv,
+        diagnosis_json,
+        diagnosis_plot,
+        diagnosis_table,
+    )
     from ..leaderboard.store import load_records
 
     args.k = DEFAULT_K if args.k is None else args.k

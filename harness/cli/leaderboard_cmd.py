@@ -36,7 +36,7 @@ def run_add(args) -> int:
     from ..leaderboard import add_output, collect, prepare, resolve_root, write_record
 
     trained_on = [t.strip() for t in (args.trained_on or "").split(",") if t.strip()] or None
-    lineage = dict(name=args.name, parent=args.parent, stage=args.stage, trained_on=trained_on, allow_limited=args.allow_limited)
+    lineage = {"name": args.name, "parent": args.parent, "stage": args.stage, "trained_on": trained_on, "allow_limited": args.allow_limited}
     if len(args.outputs) == 1:
         paths = add_output(args.outputs[0], args.root, **lineage)
     else:  # check every folder before writing any record

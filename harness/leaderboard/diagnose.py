@@ -48,7 +48,7 @@ class Diagnosis:
 def advise(support: float, accuracy: float, tau: float = DEFAULT_TAU, gap: float = DEFAULT_GAP) -> str:
     if support < tau:
         return "bridge"
-    if support - accuracy >= gap:
+    if support - accuracy >= gap - 1e-9:  # 0.5 - 0.4 is 0.0999… in floating point
         return "sharpen"
     return "sufficient"
 

@@ -75,6 +75,13 @@ def _passk_sections(records: list[dict]) -> list[tuple[str, str, list[tuple[str,
     return [s for s in sections if s[2]]
 
 
+def _diagnosis(row, task: str, k: int, tau: float, gap: float):
+    sampled = row.records.get(f"{task}_passk")
+    if sampled is None or f"pass@{k}" not in sampled["metrics"]:
+        return None
+    return diagnose(list(row.records.values()), k=k, tau=tau, gap=gap)[0]
+
+
 def passk(records: list[dict], k: int = DEFAULT_K, tau: float = DEFAULT_TAU, gap: float = DEFAULT_GAP) -> tuple[dict, dict]:
     sections, plots = [], {}
     for section_id, title, tasks in _passk_sections(records):
@@ -87,8 +94,7 @@ def passk(records: list[dict], k: int = DEFAULT_K, tau: float = DEFAULT_TAU, gap
             body, curves = [], []
             for row in rows:
                 cells = [cell_for(row, rows, c) for c in columns]
-                found = diagnose(list(row.records.values()), k=k, tau=tau, gap=gap) if k in ks else []
-                d = found[0] if found else None
+                d = _diagnosis(row, task, k, tau, gap)
                 advice = "–" if d is None or d.advice == "incomplete" else d.advice + (" (borderline)" if d.borderline else "")
                 gap_text = "–" if d is None or d.gap is None else f"{100 * d.gap:+.1f}"
                 body.append([model_label(row), source_label(row, CITATION), *(fmt_cell(c) for c in cells), gap_text, advice])

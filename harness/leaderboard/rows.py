@@ -67,6 +67,13 @@ def group_rows(records: list[dict], tasks=None) -> list[Row]:
 
 def _lineage_order(rows: list[Row]) -> list[Row]:
     ordered: list[Row] = []
+
+    def visit(row: Row, depth: int, children: dict[tuple, list[Row]]) -> None:
+        row.depth = depth
+        ordered.append(row)
+        for child in sorted(children.get(row.key, []), key=lambda r: r.model.casefold()):
+            visit(child, depth + 1, children)
+
     for kind in ("reported", "measured"):
         block = {r.key: r for r in rows if r.kind == kind}
         children: dict[tuple, list[Row]] = {}
@@ -77,15 +84,8 @@ def _lineage_order(rows: list[Row]) -> list[Row]:
                 children.setdefault(parent_key, []).append(row)
             else:
                 roots.append(row)
-
-        def visit(row: Row, depth: int) -> None:
-            row.depth = depth
-            ordered.append(row)
-            for child in sorted(children.get(row.key, []), key=lambda r: r.model.casefold()):
-                visit(child, depth + 1)
-
         for root in sorted(roots, key=lambda r: (r.citation or "", r.model.casefold())):
-            visit(root, 0)
+            visit(root, 0, children)
         if sum(1 for r in ordered if r.kind == kind) != len(block):
             seen = {id(r) for r in ordered}
             looped = sorted(r.model for r in block.values() if id(r) not in seen)
