@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def _environment(folder: Path):
     return Environment(loader=FileSystemLoader(str(folder)), undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
+def _tidy(text: str) -> str:
+    """Templates stay readable with macros on their own lines; pages get single blank lines."""
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
 def _models(records: list[dict]) -> list[dict]:
     out = []
     for row in group_rows(records):
@@ -69,7 +75,7 @@ def render(root: str | Path) -> dict[str, bytes]:
     for filename, title, _, page in PAGES:
         context, plots = page(records)
         text = env.get_template(f"{filename}.jinja").render(title=title, **common, **context)
-        out[filename] = text.encode()
+        out[filename] = _tidy(text).encode()
         out.update({f"{PLOTS}/{name}": data for name, data in plots.items()})
     kinds = [r["provenance"]["kind"] for r in records]
     index = env.get_template(f"{INDEX}.jinja").render(
@@ -79,7 +85,7 @@ def render(root: str | Path) -> dict[str, bytes]:
         n_models=len({model_key(r) for r in records}),
         models=_models(records),
     )
-    out[INDEX] = index.encode()
+    out[INDEX] = _tidy(index).encode()
     return dict(sorted(out.items()))
 
 
