@@ -115,3 +115,21 @@ def test_different_questions_are_not_compared(tmp_path):
 def test_the_repository_leaderboards_are_what_their_records_produce():
     """What the CI workflow checks: leaderboards/ is regenerated, never hand-edited."""
     assert check(REPO / "leaderboards") == []
+
+
+def test_vision_probe_page_renders_measured_probe_and_baseline_records(tmp_path):
+    root = tmp_path / "lb"
+    seed_paper(root)
+    probe = measured("Qwen2.5-VL-7B-Instruct", "probe_medmnist_breast", {"acc": [1] * 60 + [0] * 24, "auc": [0.9] * 84})
+    del probe["per_doc"]  # a probe record with value, n and a standard error only
+    probe["metrics"]["auc"]["stderr"] = 0.02
+    write(root, probe)
+    write(root, measured("logreg-baseline", "baseline_medmnist_pneumonia", {"acc": [1, 1, 0, 1]}))
+    build(root)
+    page = (root / "vision_probes.md").read_text()
+    qwen = [line for line in page.splitlines() if line.startswith("| Qwen2.5-VL-7B-Instruct | measured |")]
+    assert len(qwen) == 2  # the accuracy table and the AUC table
+    # Wilson 60/84: centre 0.70492, half 1.87425 * sqrt(0.0024295 + 0.0001361) = 0.09493 -> [61.0, 80.0]
+    assert "| 71.4 <sub>[61.0, 80.0] n=84</sub> |" in qwen[0]
+    assert "90.0 <sub>[86.1, 93.9]‡ n=84</sub>" in qwen[1]  # AUC: normal interval from its stderr
+    assert "## AUC" in page and "| logreg-baseline | measured |" in page

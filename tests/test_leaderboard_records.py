@@ -128,3 +128,20 @@ def test_no_tiny_model_rows_in_the_published_leaderboards():
         record = json.loads(path.read_text())
         assert "tiny" not in record["model"]["id"].lower(), path
         assert record["provenance"]["kind"] == "reported" or not Path(record["data"].get("medmnist_root", "")).name.startswith("medmnist-sample"), path
+
+
+def test_record_only_outputs_need_samples_unless_told(tmp_path, capsys):
+    """E.g. vision-probe records: no lmms-eval sample log behind them."""
+    probe = measured("qwen", "probe_medmnist_breast", {"acc": [1, 0, 1, 1]})
+    del probe["per_doc"]
+    dump(tmp_path / "probe-out" / "records" / "probe_medmnist_breast.json", probe)
+    rc, out = run_main(capsys, "leaderboard", "add", str(tmp_path / "probe-out"), "--root", str(tmp_path / "lb"))
+    assert rc == 2 and "no per-question samples for task 'probe_medmnist_breast'" in out.err and "--without-samples" in out.err
+    rc, out = run_main(capsys, "leaderboard", "add", str(tmp_path / "probe-out"), "--root", str(tmp_path / "lb"), "--without-samples")
+    assert rc == 0
+    # a record that carries its own per-question scores needs no sample log
+    with_scores = measured("qwen", "probe_medmnist_chest", {"acc": [1, 0]})
+    dump(tmp_path / "probe-out2" / "records" / "probe_medmnist_chest.json", with_scores)
+    rc, out = run_main(capsys, "leaderboard", "add", str(tmp_path / "probe-out2"), "--root", str(tmp_path / "lb"))
+    assert rc == 0
+    assert {r["task"]["name"] for r in load_records(tmp_path / "lb")} == {"probe_medmnist_breast", "probe_medmnist_chest"}

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     add.add_argument("--stage", default=None, choices=["base", "sft", "rl"], help="training stage of this model")
     add.add_argument("--trained-on", default=None, help="comma-separated datasets this stage trained on, e.g. organa (feeds the RL transfer table)")
     add.add_argument("--allow-limited", action="store_true", help="accept runs made with --limit (partial test sets)")
+    add.add_argument("--without-samples", action="store_true", help="accept records that have no per-question sample log (no paired tests for them)")
     add.set_defaults(func=run_add)
 
     build = actions.add_parser("build", help="regenerate the pages and plots from the records")
@@ -37,11 +38,12 @@ def run_add(args) -> int:
 
     trained_on = [t.strip() for t in (args.trained_on or "").split(",") if t.strip()] or None
     lineage = {"name": args.name, "parent": args.parent, "stage": args.stage, "trained_on": trained_on, "allow_limited": args.allow_limited}
+    require = not args.without_samples
     if len(args.outputs) == 1:
-        paths = add_output(args.outputs[0], args.root, **lineage)
+        paths = add_output(args.outputs[0], args.root, require_samples=require, **lineage)
     else:  # check every folder before writing any record
         root = resolve_root(args.root, create=True)
-        records = [r for folder in args.outputs for r in prepare(collect(folder), **lineage)]
+        records = [r for folder in args.outputs for r in prepare(collect(folder, require), **lineage)]
         paths = [write_record(root, r) for r in records]
     for path in paths:
         print(path)

@@ -93,13 +93,16 @@ def _mismatch(per_doc: dict, record: dict) -> str | None:
     return None
 
 
-def attach_samples(record: dict, candidates: list[Path], where: str) -> dict:
-    """Add ``per_doc`` from the newest samples file whose scores reproduce the record."""
+def attach_samples(record: dict, candidates: list[Path], where: str, require: bool = True) -> dict:
+    """Add ``per_doc`` from the newest samples file whose scores reproduce the record. A record
+    that already carries ``per_doc`` (e.g. a probe's) is kept as it is."""
+    if record.get("per_doc") is not None or (not candidates and not require):
+        return record
     if not candidates:
         raise RecordError(
             f"no per-question samples for task {record['task']['name']!r}",
             where=where,
-            fix="evaluate with `medbridge eval` or with lmms-eval's --log_samples (paired tests and intervals need them)",
+            fix="evaluate with `medbridge eval` or lmms-eval's --log_samples (paired tests need them), or pass --without-samples",
         )
     reasons = []
     for path in sorted(candidates, key=lambda p: p.name, reverse=True):
@@ -115,17 +118,17 @@ def attach_samples(record: dict, candidates: list[Path], where: str) -> dict:
     )
 
 
-def _from_medbridge(folder: Path) -> list[dict]:
+def _from_medbridge(folder: Path, require: bool) -> list[dict]:
     records = []
     for file in sorted((folder / "records").glob("*.json")):
         record = read_record(file)
         task = record["task"]["name"]
         candidates = list((folder / "lmms_eval").rglob(f"*_samples_{task}.jsonl"))
-        records.append(attach_samples(record, candidates, str(file)))
+        records.append(attach_samples(record, candidates, str(file), require))
     return records
 
 
-def _from_lmms_eval(results_files: list[Path]) -> list[dict]:
+def _from_lmms_eval(results_files: list[Path], require: bool) -> list[dict]:
     records = []
     for file in sorted(results_files):
         results = json.loads(file.read_text())
@@ -144,20 +147,22 @@ def _from_lmms_eval(results_files: list[Path]) -> list[dict]:
             # the software that ran is what lmms-eval wrote down, not what is installed now
             record["versions"] = {"lmms-eval": results.get("lmms_eval_version")}
             candidates = [file.parent / f"{stamp}_samples_{record['task']['name']}.jsonl"]
-            records.append(attach_samples(record, [c for c in candidates if c.is_file()], str(file)))
+            records.append(attach_samples(record, [c for c in candidates if c.is_file()], str(file), require))
     return records
 
 
-def collect(output: str | Path) -> list[dict]:
-    """Records (with per-question scores) from one evaluation output folder."""
+def collect(output: str | Path, require_samples: bool = True) -> list[dict]:
+    """Records (with per-question scores) from one evaluation output folder; without
+    ``require_samples`` a record with no sample log is kept without them (intervals then come
+    from value and n, and its rows get no paired test)."""
     folder = Path(output)
     if not folder.is_dir():
         raise ConfigError("evaluation output folder does not exist", where=str(folder), fix="pass the folder given to `medbridge eval --output` or `lmms-eval --output_path`")
     if (folder / "records").is_dir() and any((folder / "records").glob("*.json")):
-        return _from_medbridge(folder)
+        return _from_medbridge(folder, require_samples)
     results_files = list(folder.rglob("*_results.json"))
     if results_files:
-        return _from_lmms_eval(results_files)
+        return _from_lmms_eval(results_files, require_samples)
     raise ConfigError(
         "no results in this folder: expected records/*.json (medbridge eval) or *_results.json (lmms-eval)",
         where=str(folder),
@@ -203,8 +208,8 @@ def prepare(
     return out
 
 
-def add_output(output: str | Path, root: str | Path | None = None, **lineage) -> list[Path]:
+def add_output(output: str | Path, root: str | Path | None = None, *, require_samples: bool = True, **lineage) -> list[Path]:
     """Add every task of one evaluation output folder to the leaderboard; return the files."""
     root = resolve_root(root, create=True)
-    records = prepare(collect(output), **lineage)
+    records = prepare(collect(output, require_samples), **lineage)
     return [write_record(root, record) for record in records]
