@@ -133,3 +133,13 @@ def test_vision_probe_page_renders_measured_probe_and_baseline_records(tmp_path)
     assert "| 71.4 <sub>[61.0, 80.0] n=84</sub> |" in qwen[0]
     assert "90.0 <sub>[86.1, 93.9]‡ n=84</sub>" in qwen[1]  # AUC: normal interval from its stderr
     assert "## AUC" in page and "| logreg-baseline | measured |" in page
+
+
+def test_other_data_settings_are_not_compared(tmp_path):
+    root = tmp_path / "lb"
+    write(root, measured("base", "medmnist_breast", {"acc@1": [1, 0, 1]}))
+    child = measured("sft", "medmnist_breast", {"acc@1": [1, 1, 1]}, parent="base")
+    child["data"]["medmnist_size"] = 28
+    write(root, child)
+    build(root)
+    assert "Δ n/a: different data settings" in (root / "medmnist_acc1.md").read_text()

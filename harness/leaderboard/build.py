@@ -65,7 +65,7 @@ def _models(records: list[dict]) -> list[dict]:
 def render(root: str | Path) -> dict[str, bytes]:
     """Every generated file (path relative to ``root``) and its bytes."""
     root = Path(root)
-    records = load_records(root / RESULTS) if (root / RESULTS).is_dir() else []
+    records = load_records(root / RESULTS, exact=True) if (root / RESULTS).is_dir() else []
     if not records:
         raise RecordError("no result records to build from", where=str(root / RESULTS), fix="add some with `medbridge leaderboard add OUTPUT_DIR` (or `medbridge leaderboard seed-paper`)")
     check_unique(records)

@@ -51,11 +51,18 @@ def metric_cell(record: dict | None, metric: str) -> Cell:
     return Cell(value, n=n)
 
 
+def _data_settings(record: dict) -> dict:
+    # where the files sit on one machine does not change which questions were asked
+    return {k: v for k, v in (record.get("data") or {}).items() if k != "medmnist_root"}
+
+
 def compare(child: dict, parent: dict, metric: str) -> PairedDiff | str:
     """Paired child - parent difference, or why there is none."""
     a, b = per_doc(child, metric), per_doc(parent, metric)
     if a is None or b is None:
         return "no per-question scores"
+    if _data_settings(child) != _data_settings(parent):
+        return "different data settings"
     if set(a) != set(b):
         return "different questions"
     targets_a = dict(zip(child["per_doc"]["doc_id"], child["per_doc"].get("target") or []))

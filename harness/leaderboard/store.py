@@ -84,15 +84,17 @@ def _record_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
 
 
-def load_records(*paths: str | Path) -> list[dict]:
+def load_records(*paths: str | Path, exact: bool = False) -> list[dict]:
     """Validated records from files and folders, in a stable order; each carries its file in
-    ``record["_file"]`` (relative to where it was found) for messages."""
+    ``record["_file"]`` (relative to where it was found) for messages. A folder holding
+    ``results/`` or ``records/`` is read there unless ``exact``."""
     records = []
     for path in map(Path, paths):
         if path.is_file():
             files, base = [path], path.parent
         elif path.is_dir():
-            files, base = _record_files(path), path
+            files = sorted(p for p in path.rglob("*.json") if not p.name.startswith(".")) if exact else _record_files(path)
+            base = path
         else:
             raise RecordError("no such record file or folder", where=str(path), fix="pass a record .json, a folder of records or a leaderboard folder")
         for file in files:
