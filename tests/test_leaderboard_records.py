@@ -81,7 +81,7 @@ def test_add_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     rc, out = run_main(capsys, "leaderboard", "add", str(tmp_path / "empty"), "--root", str(tmp_path / "lb"))
     assert rc == 2 and "no results in this folder: expected records/*.json (medbridge eval) or *_results.json (lmms-eval)" in out.err
-    assert not (tmp_path / "lb" / "results").exists()
+    assert not (tmp_path / "lb").exists()
 
 
 def test_the_default_root_must_exist(tmp_path, capsys, monkeypatch):

@@ -42,8 +42,8 @@ def run_add(args) -> int:
     if len(args.outputs) == 1:
         paths = add_output(args.outputs[0], args.root, require_samples=require, **lineage)
     else:  # check every folder before writing any record
-        root = resolve_root(args.root, create=True)
         records = [r for folder in args.outputs for r in prepare(collect(folder, require), **lineage)]
+        root = resolve_root(args.root, create=True)
         paths = [write_record(root, r) for r in records]
     for path in paths:
         print(path)

@@ -210,6 +210,6 @@ def prepare(
 
 def add_output(output: str | Path, root: str | Path | None = None, *, require_samples: bool = True, **lineage) -> list[Path]:
     """Add every task of one evaluation output folder to the leaderboard; return the files."""
+    records = prepare(collect(output, require_samples), **lineage)  # all checks before any folder is made
     root = resolve_root(root, create=True)
-    records = prepare(collect(output, require_samples), **lineage)
     return [write_record(root, record) for record in records]
