@@ -103,5 +103,8 @@ def normalise_task_config(config: dict) -> dict:
 
 
 def task_config_hash(config: dict) -> str:
-    blob = json.dumps(normalise_task_config(config), sort_keys=True, default=str)
+    # Through JSON first: in-process configs hold live functions, files hold their reprs; both
+    # must hash alike, so everything becomes text before the addresses are stripped.
+    as_text = json.loads(json.dumps(config, default=str))
+    blob = json.dumps(normalise_task_config(as_text), sort_keys=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]

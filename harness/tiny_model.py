@@ -47,7 +47,7 @@ _CORPUS = [
 ]
 
 
-def _train_tokenizer(vocab_size: int = 400):
+def _train_tokenizer(vocab_size: int = 400, extra_special: tuple[str, ...] = ()):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -56,7 +56,7 @@ def _train_tokenizer(vocab_size: int = 400):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=QWEN_SPECIAL_TOKENS,
+        special_tokens=QWEN_SPECIAL_TOKENS + list(extra_special),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
@@ -66,7 +66,7 @@ def _train_tokenizer(vocab_size: int = 400):
         pad_token="<|endoftext|>",
         bos_token=None,
         unk_token=None,
-        additional_special_tokens=QWEN_SPECIAL_TOKENS[3:],
+        additional_special_tokens=QWEN_SPECIAL_TOKENS[3:] + list(extra_special),
         chat_template=CHAT_TEMPLATE,
     )
 
@@ -191,3 +191,59 @@ def teach_answer_format(model, processor, steps: int = 120, batch: int = 8, seed
         optim.step()
     model.eval()
     return float(loss.detach())
+
+
+# LLaVA-style template: "<image>" per image part, then the text (llava-hf checkpoints ship one).
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>\n{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}ASSISTANT: {% endif %}"
+)
+
+
+def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
+    """Tiny random checkpoints of other VLM families, to show the generic backend path works:
+    ``qwen2_vl`` (Qwen2-VL) and ``llava`` (LLaVA: CLIP vision tower + Llama text model).
+    No format teaching: tests only need them to load, encode images and sample."""
+    import torch
+    from transformers import GenerationConfig
+
+    if arch == "qwen2_5_vl":
+        return build_tiny_qwen2_5_vl(path, seed=seed, teach_format=False)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if arch == "qwen2_vl":
+        from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+        tokenizer = _train_tokenizer()
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+        config = Qwen2VLConfig(
+            text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+            vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
+            image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        )
+        model = Qwen2VLForConditionalGeneration(config).eval()
+        processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=4 * 28 * 28, max_pixels=64 * 28 * 28), tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    elif arch == "llava":
+        from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+        tokenizer = _train_tokenizer(extra_special=("<image>",))
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (*QWEN_SPECIAL_TOKENS, "<image>")}
+        vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=28, patch_size=14, projection_dim=32)
+        text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+        config = LlavaConfig(vision_config=vision, text_config=text, image_token_id=ids["<image>"], vision_feature_select_strategy="default", vision_feature_layer=-1)
+        model = LlavaForConditionalGeneration(config).eval()
+        image_processor = CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
+        # CLIP adds a CLS token, which the "default" strategy drops again: 1 additional token.
+        processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14, vision_feature_select_strategy="default", num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
+    else:
+        raise ValueError(f"unknown tiny architecture {arch!r}: use qwen2_5_vl, qwen2_vl or llava")
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path

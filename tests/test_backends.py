@@ -266,3 +266,17 @@ def test_openai_backend_unreachable_server_is_a_clear_error():
     backend.task_dict = DOCS
     with pytest.raises(ConfigError, match="the OpenAI-compatible server failed"):
         backend.generate_until(make_requests([(0, 2, SAMPLED)]))
+
+
+@pytest.mark.parametrize("arch", ["qwen2_vl", "llava"])
+def test_hf_backend_serves_other_vlm_families(arch, tmp_path):
+    from medbridge.harness.backends.hf import MedbridgeHF
+    from medbridge.harness.tiny_model import build_tiny_vlm
+
+    ckpt = build_tiny_vlm(tmp_path / arch, arch)
+    backend = MedbridgeHF(pretrained=str(ckpt), device="cpu", cache=False)
+    backend.task_dict = DOCS
+    reqs = make_requests([(0, 4, SAMPLED), (1, 1, GREEDY), (2, 1, GREEDY)])
+    first = texts(backend.generate_until(reqs))
+    assert len(first) == 6 and len(set(first[:4])) == 4  # four different samples (random weights)
+    assert texts(backend.generate_until(make_requests([(0, 4, SAMPLED), (1, 1, GREEDY), (2, 1, GREEDY)]))) == first

@@ -1,6 +1,5 @@
 """Bad input gives one clear line and a non-zero exit, before any model is loaded."""
 
-import numpy as np
 import pytest
 
 from conftest import run_cli, tasks_dir_path

@@ -135,3 +135,13 @@ def test_lmms_eval_runs_vqa_rad_and_slake_from_local_copies(tmp_path, tiny_model
     assert set(results["slake_passk"]["by_modality,passk"]) == {"CT", "X-Ray"}
     samples = [json.loads(line) for line in _only("*_samples_slake_passk.jsonl", out).read_text().splitlines()]
     assert len(samples) == 2 and all(len(s["resps"]) == 16 for s in samples)
+
+
+def test_demo_command_runs_end_to_end_into_its_own_leaderboard(tmp_path):
+    proc = run_cli(["medbridge", "demo", "--workdir", str(tmp_path / "demo"), "--tasks", "medmnist_breast,medmnist_breast_passk"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (tmp_path / "demo" / "results" / "table.md").read_text()
+    assert "| medmnist_breast | 2 |" in table and table in proc.stdout
+    assert (tmp_path / "demo" / "leaderboard" / "medmnist_acc1.md").read_text().count("tiny-qwen2.5-vl (demo)") >= 1
+    again = run_cli(["medbridge", "demo", "--workdir", str(tmp_path / "demo"), "--tasks", "medmnist_breast,medmnist_breast_passk"])
+    assert again.returncode == 0, again.stderr[-3000:]  # a second demo run replaces its rows

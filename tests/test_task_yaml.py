@@ -118,3 +118,13 @@ def test_vqa_results_carry_breakdown_groups_and_aggregate_per_group():
     assert by_modality == {"CT": {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.0}, "MRI": {"n": 1, "acc@1": 0.0, "no_answer_rate": 1.0}}
     by_type = lmms_hooks.breakdown([o["by_question_type"] for o in outs])
     assert by_type["Organ"] == {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.5}
+
+
+def test_task_config_hash_ignores_function_addresses_and_install_location():
+    from medbridge.harness.fingerprint import task_config_hash
+
+    breakdown = lmms_hooks.breakdown  # what lmms-eval holds in process; its results file holds the repr
+    live = {"process_results": breakdown, "metric_list": [{"metric": "by_modality", "aggregation": breakdown}], "dataset_kwargs": {"data_files": {"test": str(tasks_dir() / "medmnist" / "_source.jsonl")}}}
+    dumped = {"process_results": "<function breakdown at 0x7f00deadbeef>", "metric_list": [{"metric": "by_modality", "aggregation": "<function breakdown at 0x7f11feedface>"}], "dataset_kwargs": {"data_files": {"test": str(tasks_dir() / "medmnist" / "_source.jsonl")}}}
+    assert task_config_hash(live) == task_config_hash(dumped)
+    assert task_config_hash({**dumped, "repeats": 16}) != task_config_hash(dumped)

@@ -1,7 +1,8 @@
 """``medbridge demo``: the embedded default run, end to end on CPU in a few minutes.
 
 tiny offline Qwen2.5-VL + MedMNIST-format sample -> lmms-eval (medmnist + medmnist_passk)
--> records -> results table. ``--real`` uses the real MedMNIST files instead (downloaded
+-> records -> results table -> a leaderboard of the demo's own (``<workdir>/leaderboard``; the
+repository's leaderboards/ never receive tiny-model rows). ``--real`` uses the real MedMNIST files instead (downloaded
 through the ``medmnist`` package when missing; needs network).
 """
 
@@ -63,6 +64,11 @@ def run(args) -> int:
     table = results_table(records)
     (work / "results" / "table.md").write_text(table + "\n")
     print(table)
+    from ..leaderboard import add_output, build
+
+    board = work / "leaderboard"
+    add_output(work / "results", root=board, name="tiny-qwen2.5-vl (demo)")
+    build(board)
     note = "real MedMNIST" if args.real else "generated sample (synthetic images: numbers show plumbing, not skill)"
-    print(f"\n[demo] {len(records)} task records in {work / 'results' / 'records'}; data: {note}; {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(f"\n[demo] {len(records)} task records in {work / 'results' / 'records'}; leaderboard pages in {board}; data: {note}; {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .stats import Interval, PairedDiff, normal_interval, paired_difference, proportion_interval, wilson_interval
+from .store import LOCAL_DATA_KEYS
 
 PROPORTION_METRICS = ("acc@1", "acc")  # one 0/1 outcome per question
 
@@ -53,7 +54,7 @@ def metric_cell(record: dict | None, metric: str) -> Cell:
 
 def _data_settings(record: dict) -> dict:
     # where the files sit on one machine does not change which questions were asked
-    return {k: v for k, v in (record.get("data") or {}).items() if k != "medmnist_root"}
+    return {k: v for k, v in (record.get("data") or {}).items() if k not in LOCAL_DATA_KEYS}
 
 
 def compare(child: dict, parent: dict, metric: str) -> PairedDiff | str:

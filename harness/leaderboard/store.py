@@ -21,7 +21,8 @@ from ..records import model_key, read_record, write_json_atomic
 DEFAULT_ROOT = Path("leaderboards")
 RESULTS = "results"
 # Data settings that say where files are on one machine, not what was evaluated.
-_LOCAL_DATA_KEYS = ("medmnist_root",)
+# (``file``: a MedMNIST npz path; ``where``: a VQA copy's path or hub id.)
+LOCAL_DATA_KEYS = ("medmnist_root", "file", "where")
 
 
 def resolve_root(root: str | Path | None, *, create: bool = False) -> Path:
@@ -54,7 +55,7 @@ def settings_key(record: dict) -> str:
     if prov["kind"] == "reported":
         basis = {"citation": prov.get("citation"), "where": prov.get("where")}
     else:
-        data = {k: v for k, v in (record.get("data") or {}).items() if k not in _LOCAL_DATA_KEYS}
+        data = {k: v for k, v in (record.get("data") or {}).items() if k not in LOCAL_DATA_KEYS}
         basis = {
             "config_hash": record["task"].get("config_hash"),
             "generation": record.get("generation"),

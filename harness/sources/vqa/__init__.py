@@ -16,6 +16,8 @@ from . import medvlthinker, medxpertqa_mm, mmmu_med, pathvqa, pmc_vqa, slake, vq
 from .common import ConversionReport, VQAItem, apply_protocol, load_image, to_docs, to_mcq
 from .locations import BENCHMARKS, UNIFIED, Location, check_name, env_var, locate
 
+__all__ = ["BENCHMARKS", "UNIFIED", "ConversionReport", "VQAItem", "check", "check_name", "env_var", "load_docs", "locate", "mcq_items", "survey"]
+
 READERS = {
     "vqa_rad": vqa_rad.read,
     "slake": slake.read,

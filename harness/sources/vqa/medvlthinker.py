@@ -8,7 +8,6 @@ dataset_index, image_paths, question, options_dict, answer_label, answer)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem

@@ -38,6 +38,8 @@ def read_release(path: Path) -> list[VQAItem]:
         options = [_choice(r[f"Choice {c}"]) for c in "ABCD"]
         label = (r.get("Answer_label") or "").strip().upper()
         letter = label if label in ("A", "B", "C", "D") else letter_of(r.get("Answer", ""), options)
+        if letter is None:
+            raise CorruptDataError(f"row {i + 2} has no usable answer (Answer_label {label!r})", where=str(csv_path), fix="the CSV is damaged or not the PMC-VQA test CSV")
         items.append(
             VQAItem(
                 id=f"pmc_vqa/test/{i:05d}",
@@ -52,8 +54,6 @@ def read_release(path: Path) -> list[VQAItem]:
                 where=f"{csv_path} row {i + 2}",
             )
         )
-        if letter is None:
-            raise CorruptDataError(f"row {i + 2} has no usable answer (Answer_label {label!r})", where=str(csv_path), fix="the CSV is damaged or not the PMC-VQA test CSV")
     return items
 
 
