@@ -1,5 +1,7 @@
-"""``medbridge probe``: bad input gives one clear line, exit 2, nothing written."""
+"""``medbridge probe`` / ``medbridge baseline``: bad input gives one clear line, exit 2, nothing written."""
 
+import pytest
+from conftest import run_cli
 from medbridge.harness.cli import main
 
 
@@ -41,3 +43,22 @@ def test_probe_model_without_vision_tower(capsys, tmp_path, sample_root):
 def test_probe_missing_checkpoint(capsys, tmp_path, sample_root):
     rc, err = run_main(capsys, "probe", "--model", tmp_path / "nope", "--tasks", "breast", "--output", tmp_path / "o", "--data-root", sample_root, "--size", "28")
     assert rc == 2 and "checkpoint path does not exist" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data-root", "{tmp}/none"], "MedMNIST data root does not exist"),
+    (["--size", "64"], "breastmnist_64.npz not found"),
+    (["--seed", "0,x"], "--seed '0,x' is not a number"),
+])
+def test_baseline_bad_input(capsys, tmp_path, sample_root, extra, message):
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    argv = ["baseline", "--dataset", "breast", "--output", tmp_path / "o", "--epochs", "1", "--device", "cpu", "--data-root", sample_root, *extra]
+    rc, err = run_main(capsys, *argv)
+    assert rc == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_baseline_unknown_dataset_in_a_subprocess_has_no_traceback(tmp_path):
+    proc = run_cli(["medbridge", "baseline", "--dataset", "breastt", "--output", str(tmp_path / "o")], timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("medbridge: error: unknown MedMNIST dataset 'breastt'")
