@@ -48,5 +48,7 @@ def test_short_baseline_on_fixtures_writes_a_record(tmp_path, sample_root, capsy
     assert record["n_docs"] == 8 and record["n_docs_full"] == 8 and record["data"]["n_train"] == 12
     assert set(record["metrics"]) >= {"acc", "auc", "acc_full", "auc_full", "acc_full_last", "auc_full_last"}
     assert all(0.0 <= m["value"] <= 1.0 for m in record["metrics"].values())
+    assert record["per_doc"]["doc_id"] == sorted(record["per_doc"]["doc_id"]) and len(record["per_doc"]["doc_id"]) == 8
+    assert sum(record["per_doc"]["scores"]["acc"]) / 8 == pytest.approx(record["metrics"]["acc"]["value"])
     published = record["baseline"]["published"]
     assert published["acc"] == 0.863 and published["acc_tolerance"] == pytest.approx(2 * (0.863 * 0.137 / 8) ** 0.5, abs=1e-4)

@@ -115,6 +115,11 @@ def test_probe_record_fields(tmp_path, tiny_model, sample_root):
     p = record["probe"]
     assert p["head"] == "paper" and p["encoder"] == "qwen" and p["feature_dim"] == 64 and len(p["history"]) == 20
     assert p["selection"]["val_acc"] == max(h["val_acc"] for h in p["history"])
+    # per-question scores for the leaderboard: one per balanced-subset row, averaging to acc
+    per_doc = record["per_doc"]
+    assert len(per_doc["doc_id"]) == len(set(per_doc["doc_id"])) == 56 and per_doc["doc_id"] == sorted(per_doc["doc_id"])
+    assert sum(per_doc["scores"]["acc"]) / 56 == pytest.approx(record["metrics"]["acc"]["value"])
+    assert sorted(set(per_doc["target"])) == list(range(14)) and record["data"]["medmnist_root"] == str(sample_root)
 
 
 def test_parse_datasets_groups_and_names():

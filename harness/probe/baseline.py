@@ -152,6 +152,9 @@ def train_baseline(dataset: str, *, arch: str = "resnet18", size: int = 28, epoc
         "n_classes": n_classes,
         "n": {s: len(labels[s]) for s in labels},
         "balanced": score_block(test_y[balanced], scores["test"][balanced], multi_label),
+        "balanced_rows": balanced,
+        "test_y": test_y,
+        "test_scores": scores["test"],
         "full": score_block(test_y, scores["test"], multi_label),
         "last": score_block(test_y, last_scores, multi_label),
         "val": score_block(val_y, scores["val"], multi_label),
@@ -166,7 +169,7 @@ def train_baseline(dataset: str, *, arch: str = "resnet18", size: int = 28, epoc
 
 
 def baseline_record(result: dict, data_root=None) -> dict:
-    from .records import build_record, metric, scores_to_metrics
+    from .records import build_record, metric, per_doc, scores_to_metrics
 
     ds, s = result["dataset"], result["settings"]
     metrics = scores_to_metrics(result["balanced"], result["full"], result["val"], result["multi_label"])
@@ -184,9 +187,10 @@ def baseline_record(result: dict, data_root=None) -> dict:
                       "acc_within_tolerance": abs(result["full"]["acc"] - published["acc"]) <= tol}
     details = {"arch": s["arch"], "size": s["size"], "recipe": dict(RECIPE), "settings": s, "selection": {"selected": "epoch", "epoch": result["best_epoch"], "val_auc": result["val"]["auc"]},
                "history": result["history"], "train_seconds": round(result["train_seconds"], 1), "published": comparison}
-    data = {"source": "medmnist", "dataset": ds.flag, "size": s["size"], "root": str(medmnist.resolve_root(data_root)),
+    data = {"source": "medmnist", "dataset": ds.flag, "size": s["size"], "medmnist_root": str(medmnist.resolve_root(data_root)),
             "n_train": result["n"]["train"], "n_val": result["n"]["val"], "n_test": result["n"]["test"], "subset_seed": medmnist.SUBSET_SEED}
     config = {"recipe": RECIPE, **{k: s[k] for k in ("arch", "size", "epochs", "batch_size", "lr", "seed")}}
     return build_record(task=f"baseline_medmnist_{ds.name}", model={"id": s["arch"], "fingerprint": result["weights"], "backend": "torchvision (trained from scratch)"},
                         config=config, data=data, n_docs=result["balanced"]["n"], n_docs_full=result["full"]["n"], metrics=metrics,
-                        how="medbridge baseline (MedMNIST v2 recipe)", block="baseline", details=details)
+                        how="medbridge baseline (MedMNIST v2 recipe)", block="baseline", details=details,
+                        per_doc=per_doc(result["balanced_rows"], result["test_y"], result["test_scores"], result["multi_label"]))

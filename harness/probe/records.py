@@ -13,7 +13,8 @@ A baseline record adds ``acc_full_last`` / ``auc_full_last`` (the last epoch's m
 comparison with scripts that kept no best copy). ChestMNIST probes use the single-finding rows
 (14 classes) throughout; the ``evaluation`` block of each record says which rows were used.
 Head / architecture settings, selection and per-epoch history live in a ``probe`` or
-``baseline`` block.
+``baseline`` block; ``per_doc`` holds each balanced-subset question's ``acc`` (0/1), so the
+leaderboard can compute intervals and paired tests without a sample log.
 """
 
 from __future__ import annotations
@@ -67,8 +68,23 @@ def scores_to_metrics(balanced: dict, full: dict, val: dict, multi_label: bool =
     }
 
 
+def per_doc(rows, y, scores, multi_label: bool = False) -> dict:
+    """Per-question ``acc`` on the balanced test subset (the leaderboard's intervals and paired
+    tests use it): ``doc_id`` is the row of the test split, ``target`` its class."""
+    import numpy as np
+
+    rows = np.sort(np.asarray(rows))
+    if multi_label:
+        correct = ((scores[rows] > 0.5) == (y[rows] > 0)).mean(1)
+        target = [[int(v) for v in y[i]] for i in rows]
+    else:
+        correct = (scores[rows].argmax(1) == y[rows]).astype(float)
+        target = [int(y[i]) for i in rows]
+    return {"doc_id": [int(i) for i in rows], "target": target, "scores": {"acc": [float(c) for c in correct]}}
+
+
 def build_record(*, task: str, model: dict, config: dict, data: dict, n_docs: int, n_docs_full: int, metrics: dict, how: str, block: str,
-                 details: dict, evaluation: dict | None = None, date: str | None = None) -> dict:
+                 details: dict, evaluation: dict | None = None, date: str | None = None, per_doc: dict | None = None) -> dict:
     return {
         "schema": SCHEMA,
         "model": model,
@@ -82,6 +98,7 @@ def build_record(*, task: str, model: dict, config: dict, data: dict, n_docs: in
         "provenance": {"kind": "measured", "how": how},
         "versions": versions(),
         "date": date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "per_doc": per_doc,
     }
 
 

@@ -21,7 +21,7 @@ from ..sources import medmnist
 from .features import FeatureCache, FeatureKey, LazyTower, VisionTower, default_cache_dir, distributed_state, resolve_dtype, split_features
 from .heads import HEADS, fit_probe
 from .metrics import score_block
-from .records import EVALUATION, build_record, scores_to_metrics, summary_line, write_record
+from .records import EVALUATION, build_record, per_doc, scores_to_metrics, summary_line, write_record
 
 MODALITIES = ("radiology", "microscopy", "visible_light")
 
@@ -128,14 +128,15 @@ def _fit_and_record(ds, splits, heads, model, fingerprint, tower, size, pooling,
             "features_from_cache": {s: bool(splits[s][2]) for s in medmnist.SPLITS},
         }
         config = {k: details[k] for k in ("head", "pooling", "size", "dtype", "settings")}
-        data = {"source": "medmnist", "dataset": ds.flag, "size": size, "root": str(medmnist.resolve_root(data_root)),
+        data = {"source": "medmnist", "dataset": ds.flag, "size": size, "medmnist_root": str(medmnist.resolve_root(data_root)),
                 "n_train": int(tr.sum()), "n_val": int(va.sum()), "n_test": int(te.sum()), "subset_seed": medmnist.SUBSET_SEED}
         evaluation = dict(EVALUATION)
         if ds.flag == "chestmnist":
             evaluation = {k: v.replace("of the test split", "of the test split's single-finding rows") for k, v in evaluation.items()}
         record = build_record(task=f"probe_medmnist_{ds.name}", evaluation=evaluation, model={"id": model, "fingerprint": fingerprint, "backend": "vision-tower"},
                               config=config, data=data, n_docs=len(balanced), n_docs_full=int(te.sum()), metrics=metrics,
-                              how=f"medbridge probe ({head} head on frozen {pooling}-pooled vision-tower features)", block="probe", details=details)
+                              how=f"medbridge probe ({head} head on frozen {pooling}-pooled vision-tower features)", block="probe", details=details,
+                              per_doc=per_doc(balanced, test_c, test_scores))
         write_record(record, output, f"{head}_{pooling}_{size}px")
         echo(summary_line(record))
         records.append(record)
