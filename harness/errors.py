@@ -35,3 +35,7 @@ class ConfigError(MedbridgeError):
 
 class CheckpointError(MedbridgeError):
     """A model checkpoint path or id cannot be used."""
+
+
+class RecordError(MedbridgeError):
+    """A result record is malformed, of an old schema, or inconsistent with its samples."""

@@ -39,6 +39,13 @@ def _medmnist(dataset_name: str, split: str):
     return medmnist.load_docs(dataset_name, split=split)
 
 
+@register_source("vqa")
+def _vqa(dataset_name: str, split: str):
+    from .sources import vqa
+
+    return vqa.load_docs(dataset_name, split=split)
+
+
 def source_docs(dataset):
     """``process_docs``: swap the one-line source file for the source's MCQ docs."""
     from .sources import docs_to_dataset
@@ -90,19 +97,48 @@ def _grades(doc, results):
     return [g.correct for g in graded], [g.parsed.letter is not None for g in graded]
 
 
+# MedMNIST tasks hold one modality and one question type each: a breakdown would repeat the total.
+_NO_BREAKDOWN = {"medmnist"}
+
+
+def _with_breakdown(doc, scores: dict) -> dict:
+    """Add the per-question inputs of the by-modality / by-question-type breakdowns (VQA tasks)."""
+    if doc.get("source") in _NO_BREAKDOWN:
+        return scores
+    meta = doc_meta(doc)
+    return {
+        **scores,
+        "by_modality": {"group": doc.get("modality") or "unknown", "scores": scores},
+        "by_question_type": {"group": str(meta.get("question_type") or "unknown"), "scores": scores},
+    }
+
+
 def greedy_results(doc, results):
-    """``process_results`` for greedy tasks: Accuracy@1 and the no-answer rate."""
+    """``process_results`` for greedy tasks: Accuracy@1 and the no-answer rate (+ breakdowns)."""
     correct, answered = _grades(doc, results[:1])
     scores = question_scores(correct, answered, ks=())
-    return {"acc@1": scores["acc@1"], "no_answer_rate": scores["no_answer_rate"]}
+    return _with_breakdown(doc, {"acc@1": scores["acc@1"], "no_answer_rate": scores["no_answer_rate"]})
 
 
 def passk_results(doc, results):
     """``process_results`` for sampled tasks: pass@k (k = 1..16), mean sample accuracy and
-    no-answer rate over the question's n samples (pass@k is NaN when n < k)."""
+    no-answer rate over the question's n samples (pass@k is NaN when n < k), + breakdowns."""
     correct, answered = _grades(doc, results)
     scores = question_scores(correct, answered, ks=PASS_KS)
-    return {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")}
+    return _with_breakdown(doc, {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")})
+
+
+def breakdown(items: list[dict]) -> dict:
+    """Aggregation for ``by_*`` metrics: per group, the mean of every score and the group's n.
+    lmms-eval aggregations see only per-question values, so the group rides along with them."""
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item["group"], []).append(item["scores"])
+    out = {}
+    for name in sorted(groups):
+        rows = groups[name]
+        out[name] = {"n": len(rows), **{k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}}
+    return out
 
 
 def doc_meta(doc) -> dict:

@@ -77,10 +77,17 @@ def install_task_discovery() -> None:
 
 
 def lmms_eval_models():
-    """Entry point of group ``lmms_eval.models``: installs task discovery, returns our models."""
+    """Entry point of group ``lmms_eval.models``: installs task discovery, returns our models
+    (class paths only: nothing heavy is imported until lmms-eval asks for a model)."""
     if os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1":
         try:
             install_task_discovery()
         except Exception as exc:  # never break lmms-eval's model registry because of us
             log.warning(f"medbridge: task discovery not installed ({exc}); use --include_path {tasks_dir()}")
-    return []
+    from lmms_eval.models.registry_v2 import ModelManifest
+
+    return [
+        ModelManifest(model_id="medbridge_hf", chat_class_path="medbridge.harness.backends.hf.MedbridgeHF"),
+        ModelManifest(model_id="medbridge_vllm", chat_class_path="medbridge.harness.backends.vllm_backend.MedbridgeVLLM"),
+        ModelManifest(model_id="medbridge_openai", chat_class_path="medbridge.harness.backends.openai_backend.MedbridgeOpenAI"),
+    ]

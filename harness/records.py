@@ -3,6 +3,17 @@
 A record says what was measured (metrics with standard errors and n), on what (task name and
 config hash, data settings, generation settings), with what (model id, checkpoint
 fingerprint, backend) and by which software (medbridge, lmms-eval, transformers, torch).
+
+Additive fields (all optional; written by ``medbridge leaderboard add`` or for reported rows):
+
+- ``model.display_name``: the leaderboard row name (default: the hub id's name or the folder
+  name); ``model.parent``: display name of the model this one was trained from;
+  ``model.stage``: ``base`` | ``sft`` | ``rl``; ``model.trained_on``: the datasets that stage
+  trained on (``["organa"]``), which the RL transfer table uses to tell in-domain from transfer.
+- ``provenance``: ``{"kind": "measured", "how": ...}`` or ``{"kind": "reported", "citation":
+  ..., "where": "Table 2"}``; reported records may leave n and settings null.
+- ``per_doc``: ``{"doc_id": [...], "target": [...], "scores": {metric: [...]}}``, one entry per
+  question, so that intervals and paired parent/child tests can be computed later.
 """
 
 from __future__ import annotations
@@ -15,14 +26,19 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .errors import RecordError
 from .fingerprint import task_config_hash
 
 SCHEMA = "medbridge.record/1"
+PROVENANCE_KINDS = ("measured", "reported")
+STAGES = ("base", "sft", "rl")
 _STDERR_SUFFIXES = ("_stderr_clt", "_stderr_clustered")
 
 
 def _clean(value):
-    """JSON has no NaN: undefined values (pass@k with n < k) become null."""
+    """JSON has no NaN: undefined values (pass@k with n < k) become null, also inside dicts."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     return value
@@ -56,8 +72,15 @@ def task_metrics(task_results: dict) -> dict:
     return {k: {"value": v.get("value"), "stderr": v.get("stderr"), "filter": v.get("filter")} for k, v in sorted(metrics.items())}
 
 
+def split_breakdowns(metrics: dict) -> tuple[dict, dict]:
+    """Scalar metrics, and the dict-valued ``by_*`` breakdowns ({group: {metric: mean, n}})."""
+    scalar = {k: v for k, v in metrics.items() if not isinstance(v["value"], dict)}
+    return scalar, {k: v["value"] for k, v in metrics.items() if isinstance(v["value"], dict)}
+
+
 def build_records(results: dict, *, model: str, fingerprint: str, backend: str, model_args: str, data: dict, date: str | None = None) -> list[dict]:
-    """One record per evaluated task (groups are derived from tasks, so they get none)."""
+    """One record per evaluated task (groups are derived from tasks, so they get none);
+    ``data`` maps each task to what describes its data (source, location, protocol, counts)."""
     date = date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     versions = software_versions()
     records = []
@@ -68,18 +91,25 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
         repeats = int(config.get("repeats") or 1)
         generation = dict(config.get("generation_kwargs") or {})
         generation["n"] = repeats
+        metrics, breakdowns = split_breakdowns(task_metrics(results["results"][task]))
         records.append(
             {
                 "schema": SCHEMA,
                 "model": {"id": model, "fingerprint": fingerprint, "backend": backend, "model_args": model_args},
-                "task": {"name": task, "config_hash": task_config_hash(config), "version": (config.get("metadata") or {}).get("version")},
+                "task": {
+                    "name": task,
+                    "config_hash": task_config_hash(config),
+                    "version": (config.get("metadata") or {}).get("version"),
+                    "split": config.get("test_split"),
+                },
                 "generation": generation,
-                "data": data,
+                "data": data.get(task, {}),
                 "n_docs": n["effective"],
                 "n_docs_available": n["original"],
                 "n_samples": n["effective"] * repeats,
                 "limited": n["effective"] < n["original"],
-                "metrics": task_metrics(results["results"][task]),
+                "metrics": metrics,
+                "breakdown": breakdowns,
                 "provenance": {"kind": "measured", "how": "medbridge eval (lmms-eval)"},
                 "versions": versions,
                 "date": date,
@@ -122,3 +152,89 @@ def summary_line(record: dict) -> str:
             value += f"±{m['stderr']:.3f}"
         parts.append(f"{name}={value}")
     return "  ".join(parts)
+
+
+def model_key(record: dict) -> str:
+    """The name a model's rows and lineage use: its display name, else its id."""
+    return record["model"].get("display_name") or record["model"]["id"]
+
+
+def _number_or_null(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def validate_record(record, where: str) -> dict:
+    """Return ``record`` if it is a valid ``medbridge.record/1``, else raise RecordError naming
+    the file (``where``) and the field."""
+
+    def bad(what: str, fix: str = "fix the field or re-create the record with `medbridge leaderboard add`"):
+        raise RecordError(f"bad result record: {what}", where=where, fix=fix)
+
+    if not isinstance(record, dict):
+        bad(f"expected a JSON object, got {type(record).__name__}")
+    schema = record.get("schema")
+    if schema != SCHEMA:
+        bad(f"schema {schema!r} is not {SCHEMA!r}", fix="re-create it from its output folder with `medbridge leaderboard add` (old or foreign records are not read)")
+    for key, kind in (("model", dict), ("task", dict), ("metrics", dict), ("provenance", dict)):
+        if not isinstance(record.get(key), kind):
+            bad(f"missing or non-object field {key!r}")
+    model, task, prov = record["model"], record["task"], record["provenance"]
+    if not isinstance(model.get("id"), str) or not model["id"]:
+        bad("model.id must be a non-empty string")
+    for key in ("display_name", "parent"):
+        if model.get(key) is not None and (not isinstance(model[key], str) or not model[key]):
+            bad(f"model.{key} must be a non-empty string or null")
+    if model.get("stage") is not None and model["stage"] not in STAGES:
+        bad(f"model.stage {model['stage']!r} is not one of {', '.join(STAGES)}")
+    trained_on = model.get("trained_on")
+    if trained_on is not None and not (isinstance(trained_on, list) and all(isinstance(t, str) and t for t in trained_on)):
+        bad("model.trained_on must be a list of dataset names")
+    if not isinstance(task.get("name"), str) or not task["name"]:
+        bad("task.name must be a non-empty string")
+    for name, metric in record["metrics"].items():
+        if not isinstance(metric, dict) or not _number_or_null(metric.get("value")) or not _number_or_null(metric.get("stderr")):
+            bad(f"metrics.{name} must be {{'value': number|null, 'stderr': number|null}}")
+    kind = prov.get("kind")
+    if kind not in PROVENANCE_KINDS:
+        bad(f"provenance.kind {kind!r} is not one of {', '.join(PROVENANCE_KINDS)}")
+    n_docs = record.get("n_docs")
+    if kind == "measured":
+        if not isinstance(prov.get("how"), str) or not prov["how"]:
+            bad("a measured record needs provenance.how (what produced it)")
+        if not isinstance(n_docs, int) or isinstance(n_docs, bool) or n_docs < 1:
+            bad(f"a measured record needs n_docs >= 1, got {n_docs!r}")
+    else:
+        if not isinstance(prov.get("citation"), str) or not prov["citation"]:
+            bad("a reported record needs provenance.citation (where the numbers come from)")
+        if n_docs is not None and (not isinstance(n_docs, int) or n_docs < 1):
+            bad(f"n_docs must be a positive integer or null, got {n_docs!r}")
+    if record.get("per_doc") is not None:
+        _validate_per_doc(record["per_doc"], n_docs, bad)
+    return record
+
+
+def _validate_per_doc(per_doc, n_docs, bad) -> None:
+    if not isinstance(per_doc, dict) or not isinstance(per_doc.get("doc_id"), list) or not isinstance(per_doc.get("scores"), dict):
+        bad("per_doc must be {'doc_id': [...], 'target': [...], 'scores': {metric: [...]}}")
+    ids = per_doc["doc_id"]
+    if len(ids) != n_docs or len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
+        bad(f"per_doc.doc_id must hold {n_docs} distinct integer ids, one per question")
+    if per_doc.get("target") is not None and len(per_doc["target"]) != len(ids):
+        bad("per_doc.target must have one entry per doc_id")
+    for name, values in per_doc["scores"].items():
+        if not isinstance(values, list) or len(values) != len(ids) or not all(_number_or_null(v) for v in values):
+            bad(f"per_doc.scores.{name} must hold one number (or null) per doc_id")
+
+
+def read_record(path: Path) -> dict:
+    """Load and validate one record file; every problem names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RecordError(f"cannot read result record: {exc.strerror}", where=str(path)) from exc
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"result record is not valid JSON (line {exc.lineno}: {exc.msg})", where=str(path), fix="fix the file or re-create it with `medbridge leaderboard add`") from exc
+    return validate_record(record, str(path))

@@ -15,7 +15,7 @@ from .fingerprint import check_checkpoint, checkpoint_fingerprint
 from .records import build_records, write_json_atomic, write_records
 from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
 
-DEFAULT_BACKEND = "qwen2_5_vl"
+DEFAULT_BACKEND = "medbridge_hf"
 
 
 class EvaluationFailed(MedbridgeError):
@@ -55,29 +55,64 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
+    from .sources.vqa import check_name, env_var
+
+    return {env_var(check_name(name)): str(path) for name, path in (data or {}).items()}
+
+
 def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def backend_model_args(backend: str, model: str, device: str, extra: str | None) -> str:
-    args = [f"pretrained={model}"]
-    if backend in ("qwen2_5_vl", "qwen2_vl") and device == "cpu" and "device_map=" not in (extra or ""):
-        args.append("device_map=cpu")  # lmms-eval's Qwen backends default to CUDA
+def backend_model_args(backend: str, model: str, device: str, extra: str | None, seed: int = 0, cache: bool = True, fresh: bool = False) -> str:
+    """model_args for lmms-eval. medbridge's backends get the seed and cache switches; the
+    device travels separately (lmms-eval passes ``--device`` to every model)."""
+    if backend.startswith("medbridge_"):
+        args = [f"{'model' if backend == 'medbridge_openai' else 'pretrained'}={model}", f"seed={seed}"]
+        if not cache:
+            args.append("cache=off")
+        if fresh:
+            args.append("fresh=true")
+    else:
+        args = [f"pretrained={model}"]
+        if backend in ("qwen2_5_vl", "qwen2_vl") and device == "cpu" and "device_map=" not in (extra or ""):
+            args.append("device_map=cpu")  # lmms-eval's Qwen backends default to CUDA
     if extra:
         args.append(extra)
     return ",".join(args)
 
 
-def preflight_data(leaves: list[str], manager) -> None:
-    """Check local data for medbridge-sourced tasks before the model is loaded."""
-    from .sources import medmnist
+def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
+    """Check local data for medbridge-sourced tasks before the model is loaded, and describe
+    it for the records (MedMNIST settings; VQA location, protocol and conversion counts)."""
+    from .sources import medmnist, vqa
 
+    described = {}
     for task in leaves:
         config = load_yaml(manager.task_index[task]["yaml_path"])
-        if medbridge_source(config) == "medmnist":
-            medmnist.check_available(config.get("dataset_name", ""), split=config.get("test_split", "test"))
+        source, name, split = medbridge_source(config), config.get("dataset_name", ""), config.get("test_split", "test")
+        if source == "medmnist":
+            path = medmnist.check_available(name, split=split)
+            described[task] = {
+                "source": "medmnist",
+                "file": str(path),
+                "split": split,
+                "size": medmnist.resolve_size(),
+                "per_class": medmnist.resolve_per_class(),
+                "subset_seed": medmnist.SUBSET_SEED,
+                "protocol": "balanced subset (min class count per class)" if medmnist.resolve_per_class() is None else f"balanced subset, at most {medmnist.resolve_per_class()} per class",
+            }
+        elif source == "vqa":
+            location = vqa.locate(name)
+            if location.kind == "hub":
+                described[task] = {"source": "vqa", "benchmark": name, "where": location.describe(), "split": split}
+                continue
+            _, report = vqa.mcq_items(name, split, location)
+            described[task] = {"source": "vqa", "benchmark": name, "where": location.describe(), "split": split, **report.as_dict()}
+    return described
 
 
 def evaluate(
@@ -95,29 +130,26 @@ def evaluate(
     size: int | None = None,
     per_class: int | None = None,
     seed: int = 0,
+    cache: bool = True,
+    fresh: bool = False,
     include_path: list[str] | None = None,
+    data: dict[str, str] | None = None,
 ) -> list[dict]:
     """Evaluate ``model`` on ``tasks`` through lmms-eval; write lmms-eval's results and samples
-    under ``output/lmms_eval`` and one record per task under ``output/records``; return them."""
+    under ``output/lmms_eval`` and one record per task under ``output/records``; return them.
+    ``data`` maps VQA benchmark names to local copies (same as ``MEDBRIDGE_DATA_<NAME>``)."""
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.loggers import EvaluationTracker
 
-    from .sources import medmnist
-
     output = Path(output)
-    model_ref = check_checkpoint(model)
+    # a served model (OpenAI-compatible API) is a name at an address, not a checkpoint here
+    model_ref = model if backend == "medbridge_openai" else check_checkpoint(model)
     device = device or default_device()
-    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class):
-        data = {
-            "medmnist_root": str(medmnist.resolve_root()),
-            "medmnist_size": medmnist.resolve_size(),
-            "medmnist_per_class": medmnist.resolve_per_class(),
-            "subset_seed": medmnist.SUBSET_SEED,
-        }
+    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data)):
         manager = task_manager(include_path)
         leaves = check_tasks(tasks, manager)
-        preflight_data(leaves, manager)
-        margs = backend_model_args(backend, model_ref, device, model_args)
+        described = preflight_data(leaves, manager)
+        margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
         tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
         try:
             results = simple_evaluate(
@@ -157,10 +189,10 @@ def evaluate(
     records = build_records(
         results,
         model=model,
-        fingerprint=checkpoint_fingerprint(model_ref),
+        fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
         backend=backend,
         model_args=margs,
-        data=data,
+        data=described,
     )
     write_records(records, output / "records")
     write_json_atomic(output / "groups.json", results.get("groups", {}))

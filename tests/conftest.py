@@ -19,6 +19,13 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_sample_cache(tmp_path_factory):
+    """The tiny checkpoint is deterministic, so a shared sample cache would let one test
+    session answer the next one's generations: every session gets its own."""
+    os.environ["MEDBRIDGE_CACHE"] = str(tmp_path_factory.mktemp("medbridge-cache"))
+
+
 def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test with the reason."""
     path = SHARED_DATA.joinpath(*parts)

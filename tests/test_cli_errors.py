@@ -69,3 +69,37 @@ def test_cli_subprocess_exits_2_with_one_line_and_no_traceback(tmp_path):
 def test_debug_flag_shows_the_traceback(tmp_path):
     with pytest.raises(Exception, match="checkpoint path does not exist"):
         main(["--debug", "eval", "--model", str(tmp_path / "nope"), "--tasks", "medmnist", "--output", str(tmp_path / "o")])
+
+
+def test_vqa_missing_image_is_one_line(capsys, tmp_path, tiny_model, monkeypatch):
+    import vqa_fixtures as fx
+
+    root = fx.vqa_rad_release(tmp_path / "vqa_rad")
+    (root / "images" / "synpic1.jpg").unlink()
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "vqa_rad", "--output", str(tmp_path / "o"), "--data", f"vqa_rad={root}", "--limit", "1")
+    assert rc == 2 and "image file missing" in err and "synpic1.jpg" in err
+    assert not (tmp_path / "o" / "records").exists()
+
+
+def test_vqa_row_without_answer_and_bad_data_flags(capsys, tmp_path, tiny_model):
+    import vqa_fixtures as fx
+
+    root = fx.vqa_rad_release(tmp_path / "vqa_rad", rows=[dict(fx.VQA_RAD_ROWS[0], answer=None)])
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "vqa_rad", "--output", str(tmp_path / "o"), "--data", f"vqa_rad={root}")
+    assert rc == 2 and "has no answer" in err and "testset.json" in err
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "vqa_rad", "--output", str(tmp_path / "o"), "--data", "vqarad=/x")
+    assert rc == 2 and "unknown benchmark 'vqarad'" in err
+    (tmp_path / "empty").mkdir()
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "slake", "--output", str(tmp_path / "o"), "--data", f"slake={tmp_path / 'empty'}")
+    assert rc == 2 and "MEDBRIDGE_DATA_SLAKE points to an empty folder" in err
+
+
+def test_data_check_reports_missing_images_and_exits_2(capsys, tmp_path, monkeypatch):
+    import vqa_fixtures as fx
+
+    root = fx.slake_release(tmp_path / "slake")
+    (root / "imgs" / "xmlab2" / "source.jpg").unlink()
+    monkeypatch.setenv("MEDBRIDGE_DATA_SLAKE", str(root))
+    rc = main(["data", "check", "slake"])
+    out = capsys.readouterr()
+    assert rc == 2 and out.out.count("xmlab2/source.jpg") == 1 and "1 problem(s)" in out.err

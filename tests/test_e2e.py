@@ -83,7 +83,8 @@ def test_medbridge_eval_writes_one_normalised_record_per_task(tmp_path, tiny_mod
     assert set(passk["metrics"]) == {*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate"}
     assert passk["metrics"]["pass@1"]["value"] == pytest.approx(passk["metrics"]["sample_acc"]["value"])
     assert passk["metrics"]["pass@16"]["stderr"] is not None
-    assert greedy["data"]["medmnist_size"] == 28 and greedy["data"]["medmnist_root"] == str(sample_root)
+    assert greedy["data"]["size"] == 28 and greedy["data"]["file"] == str(sample_root / "breastmnist.npz")
+    assert greedy["task"]["split"] == "test"
     assert greedy["versions"]["lmms-eval"] == "0.7.3" and greedy["versions"]["medbridge"]
     assert greedy["provenance"]["kind"] == "measured"
     assert "medmnist_breast_passk" in proc.stdout and "pass@16=" in proc.stdout  # one summary line per task
@@ -107,3 +108,30 @@ def test_a_new_task_is_one_yaml_that_includes_the_base(tmp_path, tiny_model, sam
     record = json.loads((out / "records" / "my_breast_val.json").read_text())
     assert record["n_docs"] == 4  # the val split of the sample: 2 per class
     assert set(record["metrics"]) == {"acc@1", "no_answer_rate"}
+
+
+def test_lmms_eval_runs_vqa_rad_and_slake_from_local_copies(tmp_path, tiny_model):
+    import vqa_fixtures as fx
+
+    env = {
+        "MEDBRIDGE_DATA_VQA_RAD": str(fx.vqa_rad_release(tmp_path / "vqa_rad")),
+        "MEDBRIDGE_DATA_SLAKE": str(fx.slake_release(tmp_path / "slake")),
+        "MEDBRIDGE_CACHE": str(tmp_path / "cache"),
+    }
+    out = tmp_path / "out"
+    proc = run_cli(
+        ["lmms-eval", "--model", "qwen2_5_vl", "--model_args", f"pretrained={tiny_model},device_map=cpu", "--device", "cpu",
+         "--tasks", "vqa_rad,slake_passk", "--gen_kwargs", "max_new_tokens=24", "--batch_size", "16", "--output_path", str(out), "--log_samples"],
+        env=env,
+    )
+    log = proc.stdout + proc.stderr
+    results_file = list(out.rglob("*_results.json"))
+    assert results_file, log[-3000:]
+    results = json.loads(results_file[0].read_text())["results"]
+    assert log.count("task 'slake' replaces lmms-eval's built-in") == 1  # announced once
+    assert {"acc@1,none", "no_answer_rate,none"} <= set(results["vqa_rad"])
+    assert set(results["vqa_rad"]["by_modality,none"]) == {"radiology"}
+    assert results["vqa_rad"]["by_question_type,none"]["PRES"]["n"] == 1
+    assert set(results["slake_passk"]["by_modality,passk"]) == {"CT", "X-Ray"}
+    samples = [json.loads(line) for line in _only("*_samples_slake_passk.jsonl", out).read_text().splitlines()]
+    assert len(samples) == 2 and all(len(s["resps"]) == 16 for s in samples)

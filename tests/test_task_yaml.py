@@ -35,7 +35,7 @@ def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
     assert passk["filter_list"][0]["filter"] == [{"function": "take_first_k", "k": 16}]
     assert [m["metric"] for m in passk["metric_list"]][:5] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16"]
     assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy
-    assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate"]
+    assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate", "by_modality", "by_question_type"]
     # data_files resolve against the base YAML's folder, wherever the package is installed
     assert os.path.isabs(greedy["dataset_kwargs"]["data_files"]["test"])
 
@@ -59,11 +59,14 @@ def test_unknown_task_name_suggests_close_names(manager):
 
 
 def test_our_task_replaces_a_builtin_of_the_same_name_but_not_a_user_include(manager):
+    builtin = os.path.join(_builtin_dir(), "slake", "slake.yaml")  # lmms-eval's open-ended SLAKE group
+    assert os.path.isfile(builtin)
+    assert manager.task_index["slake"]["yaml_path"] == str(tasks_dir() / "vqa" / "slake.yaml")  # the live index: ours
+    assert manager.task_index["slake_en"]["yaml_path"].startswith(_builtin_dir())  # untouched
     index = {
-        "slake": manager.task_index["slake"],  # lmms-eval's own open-ended SLAKE group
+        "slake": {"type": "group", "task": -1, "yaml_path": builtin},
         "mine": {"type": "task", "yaml_path": "/home/user/tasks/mine.yaml"},
     }
-    assert index["slake"]["yaml_path"].startswith(_builtin_dir())
     ours = {
         "slake": {"type": "task", "yaml_path": str(tasks_dir() / "vqa" / "slake.yaml")},
         "mine": {"type": "task", "yaml_path": str(tasks_dir() / "mine.yaml")},
@@ -92,12 +95,26 @@ def test_prompt_matches_the_golden_text():
 
 
 def test_process_results_grade_every_sample():
-    doc = {"options": ["x", "y"], "answer": "B"}
+    doc = {"options": ["x", "y"], "answer": "B", "source": "medmnist", "modality": "radiology", "meta": "{}"}
     greedy = lmms_hooks.greedy_results(doc, ["<answer>B</answer>"])
-    assert greedy == {"acc@1": 1.0, "no_answer_rate": 0.0}
+    assert greedy == {"acc@1": 1.0, "no_answer_rate": 0.0}  # one modality per MedMNIST task: no breakdown
     samples = ["<answer>A</answer>"] * 12 + ["<answer>B</answer>"] * 2 + ["nothing"] * 2
     passk = lmms_hooks.passk_results(doc, samples)
     assert passk["sample_acc"] == 2 / 16 and passk["no_answer_rate"] == 2 / 16
     assert passk["pass@1"] == pytest.approx(0.125)
     assert passk["pass@16"] == 1.0
     assert passk["pass@2"] == pytest.approx(1 - (14 * 13) / (16 * 15))
+
+
+def test_vqa_results_carry_breakdown_groups_and_aggregate_per_group():
+    docs = [
+        {"options": ["Yes", "No"], "answer": "A", "source": "slake", "modality": "CT", "meta": '{"question_type": "Organ"}'},
+        {"options": ["Yes", "No"], "answer": "B", "source": "slake", "modality": "CT", "meta": '{"question_type": "Size"}'},
+        {"options": ["Yes", "No"], "answer": "A", "source": "slake", "modality": "MRI", "meta": '{"question_type": "Organ"}'},
+    ]
+    outs = [lmms_hooks.greedy_results(d, [r]) for d, r in zip(docs, ["<answer>A</answer>", "<answer>A</answer>", "oops"])]
+    assert outs[0]["by_modality"] == {"group": "CT", "scores": {"acc@1": 1.0, "no_answer_rate": 0.0}}
+    by_modality = lmms_hooks.breakdown([o["by_modality"] for o in outs])
+    assert by_modality == {"CT": {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.0}, "MRI": {"n": 1, "acc@1": 0.0, "no_answer_rate": 1.0}}
+    by_type = lmms_hooks.breakdown([o["by_question_type"] for o in outs])
+    assert by_type["Organ"] == {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.5}

@@ -1,11 +1,24 @@
-"""``medbridge data``: fetch and inspect local benchmark data."""
+"""``medbridge data``: list, check, download and generate local benchmark data."""
 
 from __future__ import annotations
 
+import sys
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("data", help="download or check local data")
+    p = sub.add_parser("data", help="list, check, download or generate local data")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    ls = dsub.add_parser("list", help="which benchmarks are found, where, and with how many items")
+    ls.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224], help="MedMNIST size (default: $MEDMNIST_SIZE, else 224)")
+    ls.add_argument("--data-root", default=None, help="MedMNIST folder (default: $MEDMNIST_ROOT, else ~/.medmnist)")
+    ls.set_defaults(func=list_data)
+
+    c = dsub.add_parser("check", help="validate a local copy and say exactly what is missing")
+    c.add_argument("names", nargs="+", help="VQA benchmarks (vqa_rad, slake, …) or MedMNIST datasets (breast, …)")
+    c.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224])
+    c.add_argument("--data-root", default=None)
+    c.set_defaults(func=check)
 
     d = dsub.add_parser("download", help="download official MedMNIST npz files through the medmnist package (network)")
     d.add_argument("names", nargs="+", help="datasets (breast, chest, ... or breastmnist), or 'all'")
@@ -18,23 +31,76 @@ def add_parser(sub) -> None:
     s.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224])
     s.set_defaults(func=sample)
 
-    c = dsub.add_parser("check", help="check local MedMNIST files and print their test-subset sizes")
-    c.add_argument("names", nargs="*", default=["all"])
-    c.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224])
-    c.add_argument("--data-root", default=None)
-    c.set_defaults(func=check)
+
+def _medmnist_row(name: str, root, size) -> str:
+    from ..errors import MedbridgeError
+    from ..sources import medmnist
+
+    ds = medmnist.lookup(name)
+    try:
+        path = medmnist.check_available(name, root=root, size=size)
+        _, labels = medmnist.load_split(ds.flag, "test", root=root, size=size)
+    except MedbridgeError as exc:
+        return f"{'medmnist_' + ds.name:<24} missing   {exc}"
+    classes = medmnist.class_of_each_row(ds.flag, labels)
+    subset = medmnist.balanced_indices(classes, len(medmnist.class_names(ds.flag)), medmnist.resolve_per_class())
+    return f"{'medmnist_' + ds.name:<24} found     {path}  test={len(labels)}  balanced subset={len(subset)}"
 
 
-def _names(names):
+def _vqa_row(row: dict) -> str:
+    if row["kind"] == "hub":
+        return f"{row['benchmark']:<24} hub       {row['status']}"
+    left = ", ".join(f"{v} {k}" for k, v in row["left_out"].items()) or "none"
+    return f"{row['benchmark']:<24} found     {row['where']}  rows={row['rows']}  mcq={row['mcq']}  paper={row['paper']}  left out: {left}"
+
+
+def list_data(args) -> int:
+    from ..errors import MedbridgeError
+    from ..sources import vqa
     from ..sources.medmnist import DATASETS
 
-    return sorted(DATASETS) if names == ["all"] else names
+    for name in sorted(DATASETS):
+        print(_medmnist_row(name, args.data_root, args.size))
+    for bench in vqa.BENCHMARKS:
+        try:
+            print(_vqa_row(vqa.survey(bench)))
+        except MedbridgeError as exc:
+            print(f"{bench:<24} problem   {exc}")
+    return 0
+
+
+def check(args) -> int:
+    from ..sources import medmnist, vqa
+
+    problems_total = 0
+    for name in args.names:
+        if name in vqa.BENCHMARKS:
+            row, problems = vqa.check(name)
+            print(_vqa_row(row))
+            for problem in problems[:20]:
+                print(f"  - {problem}")
+            if len(problems) > 20:
+                print(f"  … and {len(problems) - 20} more")
+            problems_total += len(problems)
+        else:
+            short = name.removeprefix("medmnist_")
+            if short not in medmnist.DATASETS and short not in medmnist.BY_FLAG:
+                from ..errors import ConfigError
+
+                raise ConfigError(f"unknown benchmark {name!r}", fix=f"VQA: {', '.join(vqa.BENCHMARKS)}; MedMNIST: {', '.join(sorted(medmnist.DATASETS))}")
+            medmnist.check_available(name.removeprefix("medmnist_"), root=args.data_root, size=args.size)
+            print(_medmnist_row(name.removeprefix("medmnist_"), args.data_root, args.size))
+    if problems_total:
+        print(f"medbridge: error: {problems_total} problem(s) in the local copies above", file=sys.stderr)
+        return 2
+    return 0
 
 
 def download(args) -> int:
     from ..sources import medmnist
+    from ..sources.medmnist import DATASETS
 
-    for name in _names(args.names):
+    for name in sorted(DATASETS) if args.names == ["all"] else args.names:
         print(medmnist.download(name, size=args.size, root=args.data_root))
     return 0
 
@@ -44,17 +110,4 @@ def sample(args) -> int:
 
     for path in write_sample(args.root, size=args.size):
         print(path)
-    return 0
-
-
-def check(args) -> int:
-    from ..sources import medmnist
-
-    for name in _names(args.names):
-        ds = medmnist.lookup(name)
-        path = medmnist.check_available(name, root=args.data_root, size=args.size)
-        _, labels = medmnist.load_split(ds.flag, "test", root=args.data_root, size=args.size)
-        classes = medmnist.class_of_each_row(ds.flag, labels)
-        subset = medmnist.balanced_indices(classes, len(medmnist.class_names(ds.flag)), medmnist.resolve_per_class())
-        print(f"{ds.name:<10} {path}  test={len(labels)}  balanced subset={len(subset)}")
     return 0

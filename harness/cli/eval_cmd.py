@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="checkpoint folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
     p.add_argument("--tasks", required=True, help="comma-separated task or group names, e.g. medmnist,medmnist_passk")
     p.add_argument("--output", required=True, help="output folder (records/, lmms_eval/, groups.json)")
-    p.add_argument("--backend", default="qwen2_5_vl", help="lmms-eval model name (default: qwen2_5_vl)")
+    p.add_argument("--backend", default="medbridge_hf", help="lmms-eval model name: medbridge_hf (default), medbridge_vllm, medbridge_openai, or any lmms-eval model such as qwen2_5_vl")
     p.add_argument("--model-args", default=None, help="extra lmms-eval model_args, e.g. max_pixels=12544,attn_implementation=sdpa")
     p.add_argument("--gen-kwargs", default=None, help="generation overrides merged on the task YAML's, e.g. max_new_tokens=512,temperature=1.0")
     p.add_argument("--limit", type=float, default=None, help="only the first N docs per task (testing only)")
@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=None, choices=[28, 64, 128, 224], help="MedMNIST image size (default: $MEDMNIST_SIZE, else 224)")
     p.add_argument("--per-class", type=int, default=None, help="cap questions per class in the balanced subsets (default: none, as in the paper)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed and settings give the same samples)")
+    p.add_argument("--no-cache", action="store_true", help="medbridge backends: neither read nor write the sample cache")
+    p.add_argument("--fresh", action="store_true", help="medbridge backends: regenerate everything and overwrite the cache")
+    p.add_argument("--data", action="append", default=None, metavar="BENCHMARK=PATH", help="local copy of a VQA benchmark, e.g. vqa_rad=/data/vqa_rad (repeatable; same as MEDBRIDGE_DATA_<BENCHMARK>)")
     p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
     p.set_defaults(func=run)
 
@@ -28,7 +31,15 @@ def run(args) -> int:
     from ..records import summary_line
     from ..runner import evaluate
 
+    from ..errors import ConfigError
+
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    data = {}
+    for entry in args.data or []:
+        name, sep, path = entry.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--data {entry!r} is not BENCHMARK=PATH", fix="e.g. --data vqa_rad=/data/vqa_rad")
+        data[name.strip()] = path.strip()
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     records = evaluate(
         args.model,
@@ -44,7 +55,10 @@ def run(args) -> int:
         size=args.size,
         per_class=args.per_class,
         seed=args.seed,
+        cache=not args.no_cache,
+        fresh=args.fresh,
         include_path=args.include_path,
+        data=data,
     )
     for record in records:
         print(summary_line(record))

@@ -269,7 +269,7 @@ def load_docs(name: str, split: str = "test", root=None, size=None, per_class=No
                 answer=chr(ord("A") + label),
                 modality=ds.modality,
                 source="medmnist",
-                meta={"dataset": ds.flag, "split": split, "index": int(i), "label": label, "size": size},
+                meta={"dataset": ds.flag, "split": split, "index": int(i), "label": label, "size": size, "question_type": "classification"},
             )
         )
     return docs

@@ -1,0 +1,1 @@
+"""medbridge's lmms-eval model backends (registered through the lmms_eval.models entry point)."""

@@ -1,0 +1,89 @@
+"""MedXpertQA MM (``TsinghuaC3I/MedXpertQA``, config ``MM``, test: 2,000 questions, options
+A–E, one or more images). Rows: id, question (ending in "Answer Choices: (A) …", which is
+dropped because the prompt lists the options), options {A..E}, label, images (file names),
+medical_task, body_system, question_type. Local copies: a folder with the MM test ``.jsonl``
+and an ``images/`` folder or ``images.zip``, or parquet / ``save_to_disk`` files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ...errors import CorruptDataError, DataNotFoundError
+from .common import VQAItem, letter_of
+from .locations import hf_table, hub_dataset, hub_snapshot, unpacked, undecoded
+
+HUB_ID, HUB_CONFIG = "TsinghuaC3I/MedXpertQA", "MM"
+_CHOICES_TAIL = re.compile(r"\s*Answer Choices:.*$", re.DOTALL)
+
+
+def _images_dir(base: Path) -> Path:
+    for candidate in (base / "images", base.parent / "images"):
+        if candidate.is_dir():
+            return candidate
+    for candidate in (base / "images.zip", base.parent / "images.zip"):
+        if candidate.is_file():
+            root = unpacked(candidate)
+            return root / "images" if (root / "images").is_dir() else root
+    return base / "images"
+
+
+def _item(r: dict, i: int, images: list, where: str) -> VQAItem:
+    raw = r.get("options") or {}
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    letters = sorted(k for k, v in raw.items() if v is not None)
+    options = [str(raw[k]) for k in letters]
+    if letters != list("ABCDEFGHIJ"[: len(letters)]):
+        raise CorruptDataError(f"row {r.get('id', i)} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
+    label = str(r.get("label") or "").strip()
+    return VQAItem(
+        id=f"medxpertqa_mm/test/{r.get('id', i)}",
+        question=_CHOICES_TAIL.sub("", str(r["question"])).strip(),
+        answer=label or None,
+        answer_letter=letter_of(label, options) if label else None,
+        options=options,
+        images=images,
+        modality="unknown",
+        question_type=str(r.get("question_type") or "unknown"),
+        meta={"medical_task": r.get("medical_task"), "body_system": r.get("body_system")},
+        where=where,
+    )
+
+
+def read_jsonl(path: Path) -> list[VQAItem]:
+    jsonl = path if path.is_file() else next(iter(sorted(p for p in path.rglob("*.jsonl") if "mm" in p.name.lower() or "mm" in p.parent.name.lower())), None)
+    if jsonl is None:
+        raise DataNotFoundError("no MedXpertQA MM .jsonl found", where=str(path), fix="point MEDBRIDGE_DATA_MEDXPERTQA_MM at the folder with the MM test jsonl and images/ (or images.zip)")
+    images = _images_dir(jsonl.parent)
+    items = []
+    with jsonl.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError as exc:
+                raise CorruptDataError(f"line {i + 1} is not json ({exc})", where=str(jsonl)) from exc
+            items.append(_item(r, i, [images / name for name in r.get("images") or []], f"{jsonl} line {i + 1}"))
+    return items
+
+
+def read(location) -> list[VQAItem]:
+    if location.kind == "hub":
+        table = hub_dataset(HUB_ID, "test", HUB_CONFIG)
+        images = unpacked(hub_snapshot(HUB_ID, ["images.zip"]) / "images.zip")
+        images = images / "images" if (images / "images").is_dir() else images
+        return [_item(r, i, [images / n for n in r["images"]], f"{HUB_ID} row {i}") for i, r in enumerate(table)]
+    tables = hf_table(location.path, ("test",), config=HUB_CONFIG)
+    if tables is not None:
+        base = location.path if location.path.is_dir() else location.path.parent
+        images = _images_dir(base)
+        items = []
+        for _, table in tables:
+            for i, r in enumerate(undecoded(table, "images")):
+                refs = [img if isinstance(img, dict) else images / img for img in r.get("images") or []]
+                items.append(_item(r, i, refs, f"{location.path} row {i}"))
+        return items
+    return read_jsonl(location.path)

@@ -1,0 +1,59 @@
+"""SLAKE 1.0: ``test.json`` (+ ``validate.json``, ``train.json``) and the ``imgs/`` folder (or
+``imgs.zip``), as released and as mirrored on the hub (``BoKelvin/SLAKE``). English rows only
+(``q_lang == "en"``): the yes/no conversion is defined for English answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...errors import CorruptDataError, DataNotFoundError
+from .common import VQAItem
+from .locations import hub_snapshot, unpacked
+
+HUB_ID = "BoKelvin/SLAKE"
+
+
+def _images_root(folder: Path) -> Path:
+    if (folder / "imgs").is_dir():
+        return folder / "imgs"
+    if (folder / "imgs.zip").is_file():
+        root = unpacked(folder / "imgs.zip")
+        return root / "imgs" if (root / "imgs").is_dir() else root
+    return folder / "imgs"  # missing images are reported per row
+
+
+def read_release(path: Path, split: str = "test") -> list[VQAItem]:
+    json_path = path if path.is_file() else path / f"{split}.json"
+    if not json_path.is_file():
+        raise DataNotFoundError(f"SLAKE {split}.json not found", where=str(path), fix="point MEDBRIDGE_DATA_SLAKE at the SLAKE folder holding test.json and imgs/")
+    try:
+        rows = json.loads(json_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptDataError(f"cannot parse {json_path.name} as json ({exc})", where=str(json_path)) from exc
+    images = _images_root(json_path.parent)
+    items = []
+    for i, r in enumerate(rows):
+        if r.get("q_lang", "en") != "en":
+            continue
+        answer = r.get("answer")
+        items.append(
+            VQAItem(
+                id=f"slake/{split}/{r.get('qid', i)}",
+                question=str(r["question"]).strip(),
+                answer=None if answer is None or str(answer).strip() == "" else str(answer),
+                images=[images / r["img_name"]],
+                modality=str(r.get("modality") or "unknown"),
+                question_type=str(r.get("content_type") or "unknown"),
+                closed=str(r.get("answer_type", "")).upper() == "CLOSED",
+                meta={"location": r.get("location"), "image": r.get("img_name"), "base_type": r.get("base_type")},
+                where=f"{json_path} row {i}",
+            )
+        )
+    return items
+
+
+def read(location) -> list[VQAItem]:
+    if location.kind == "hub":
+        return read_release(hub_snapshot(HUB_ID, ["test.json", "imgs.zip"]))
+    return read_release(location.path)

@@ -1,0 +1,95 @@
+"""VQA-RAD: the original release json (MEVF ``testset.json`` layout, or the OSF
+``VQA_RAD Dataset Public.json`` with ``phrase_type`` test_*) plus an image folder, or the
+Hugging Face layout (``flaviagiammarino/vqa-rad``: image, question, answer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...errors import CorruptDataError, DataNotFoundError
+from .common import VQAItem
+from .locations import hf_table, hub_dataset, undecoded
+
+HUB_ID = "flaviagiammarino/vqa-rad"
+_IMAGE_DIRS = ("images", "VQA_RAD Image Folder", "imgs", ".")
+
+
+def _pick_json(folder: Path) -> Path:
+    preferred = [folder / "testset.json", folder / "VQA_RAD Dataset Public.json"]
+    for path in preferred:
+        if path.is_file():
+            return path
+    candidates = sorted(p for p in folder.glob("*.json") if "test" in p.name.lower())
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise DataNotFoundError("no VQA-RAD test json (testset.json) found", where=str(folder), fix="point MEDBRIDGE_DATA_VQA_RAD at the folder with testset.json and images/, or at the json file itself")
+    names = ", ".join(p.name for p in candidates)
+    raise DataNotFoundError(f"several VQA-RAD test jsons ({names})", where=str(folder), fix="point MEDBRIDGE_DATA_VQA_RAD at the json file you mean")
+
+
+def _image_dir(base: Path) -> Path:
+    for name in _IMAGE_DIRS:
+        d = base / name
+        if d.is_dir() and any(d.glob("*.jpg")):
+            return d
+    return base / "images"
+
+
+def read_release(path: Path) -> list[VQAItem]:
+    json_path = path if path.is_file() else _pick_json(path)
+    try:
+        rows = json.loads(json_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptDataError(f"cannot parse {json_path.name} as json ({exc})", where=str(json_path)) from exc
+    if not isinstance(rows, list) or (rows and "question" not in rows[0]):
+        raise CorruptDataError(f"{json_path.name} is not a list of VQA-RAD rows", where=str(json_path), fix="expected the MEVF/OSF layout: qid, image_name, question, answer, answer_type")
+    if any(str(r.get("phrase_type", "")).startswith("test") for r in rows):  # the OSF file holds all splits
+        rows = [r for r in rows if str(r.get("phrase_type", "")).startswith("test")]
+    images = _image_dir(json_path.parent)
+    items = []
+    for i, r in enumerate(rows):
+        where = f"{json_path} row {i}"
+        answer = r.get("answer")
+        items.append(
+            VQAItem(
+                id=f"vqa_rad/test/{r.get('qid', i)}",
+                question=str(r["question"]).strip(),
+                answer=None if answer is None or str(answer).strip() == "" else str(answer),
+                images=[images / r["image_name"]],
+                modality="radiology",
+                question_type=str(r.get("question_type") or "unknown"),
+                closed=str(r.get("answer_type", "")).upper() == "CLOSED" if r.get("answer_type") else None,
+                meta={"organ": r.get("image_organ"), "image": r.get("image_name")},
+                where=where,
+            )
+        )
+    return items
+
+
+def _from_table(tables, origin: str) -> list[VQAItem]:
+    items = []
+    for _, table in tables:
+        for i, r in enumerate(undecoded(table, "image")):
+            items.append(
+                VQAItem(
+                    id=f"vqa_rad/test/{i:04d}",
+                    question=str(r["question"]).strip(),
+                    answer=r.get("answer"),
+                    images=[r["image"]],
+                    modality="radiology",
+                    question_type="unknown",
+                    where=f"{origin} row {i}",
+                )
+            )
+    return items
+
+
+def read(location) -> list[VQAItem]:
+    if location.kind == "hub":
+        return _from_table([("test", hub_dataset(HUB_ID, "test"))], HUB_ID)
+    tables = hf_table(location.path, ("test",))
+    if tables is not None:
+        return _from_table(tables, str(location.path))
+    return read_release(location.path)

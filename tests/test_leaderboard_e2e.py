@@ -1,0 +1,79 @@
+"""Tiny-model `medbridge eval` -> `leaderboard add` -> `build` / `--check` -> `diagnose`, into a temporary folder."""
+
+import json
+
+import pytest
+from conftest import run_cli
+from medbridge.harness.leaderboard import collect
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def eval_output(tmp_path_factory, tiny_model, sample_root):
+    out = tmp_path_factory.mktemp("lb-e2e") / "eval"
+    proc = run_cli(["medbridge", "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast,medmnist_breast_passk", "--output", str(out),
+                    "--data-root", str(sample_root), "--size", "28", "--gen-kwargs", "max_new_tokens=24", "--batch-size", "16"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_eval_output_to_pages(eval_output, tmp_path):
+    root = tmp_path / "lb"
+    add = run_cli(["medbridge", "leaderboard", "add", str(eval_output), "--root", str(root), "--name", "tiny-base", "--stage", "base"])
+    assert add.returncode == 0, add.stderr
+    # the same run as its own "RL child": exercises the paired path (no difference, p = 1)
+    add = run_cli(["medbridge", "leaderboard", "add", str(eval_output), "--root", str(root), "--name", "tiny-rl", "--parent", "tiny-base", "--stage", "rl", "--trained-on", "breast"])
+    assert add.returncode == 0, add.stderr
+    files = sorted(p.relative_to(root).as_posix() for p in (root / "results").rglob("*.json"))
+    assert len(files) == 4 and files[0].startswith("results/tiny-base/medmnist_breast__")
+
+    greedy = json.loads((root / files[0]).read_text())
+    assert greedy["provenance"]["kind"] == "measured" and greedy["model"]["display_name"] == "tiny-base"
+    assert greedy["per_doc"]["doc_id"] == list(range(8)) and len(greedy["per_doc"]["scores"]["acc@1"]) == 8
+    child = json.loads((root / files[2]).read_text())
+    assert child["model"]["parent"] == "tiny-base" and child["model"]["trained_on"] == ["breast"]
+
+    build = run_cli(["medbridge", "leaderboard", "build", "--root", str(root)])
+    assert build.returncode == 0, build.stderr
+    check = run_cli(["medbridge", "leaderboard", "build", "--check", "--root", str(root)])
+    assert check.returncode == 0 and "up to date" in check.stderr
+
+    acc = (root / "medmnist_acc1.md").read_text()
+    value = 100 * greedy["metrics"]["acc@1"]["value"]
+    assert f"| tiny-base | measured | {value:.1f} <sub>[" in acc and "n=8</sub>" in acc
+    assert "Δ +0.0 [+0.0, +0.0] p=1.000" in acc
+    passk = (root / "passk.md").read_text()
+    assert "### Breast (`medmnist_breast`)" in passk and (root / "plots" / "passk_radiology.png").is_file()
+    assert "| breast | Breast | in-domain |" in (root / "rl_transfer.md").read_text()
+
+    diag = run_cli(["medbridge", "diagnose", "--records", str(root), "--k", "16", "--tau", "0.5"])
+    assert diag.returncode == 0, diag.stderr
+    assert "| tiny-base | medmnist_breast | measured | 8 |" in diag.stdout
+
+
+def test_a_plain_lmms_eval_folder_gives_the_same_scores(eval_output):
+    from_medbridge = {r["task"]["name"]: r for r in collect(eval_output)}
+    from_lmms_eval = {r["task"]["name"]: r for r in collect(eval_output / "lmms_eval")}
+    assert set(from_lmms_eval) == set(from_medbridge) == {"medmnist_breast", "medmnist_breast_passk"}
+    for task, record in from_lmms_eval.items():
+        assert record["per_doc"] == from_medbridge[task]["per_doc"]
+        assert record["metrics"] == from_medbridge[task]["metrics"]
+        assert record["data"] == {} and "data settings not recorded" in record["provenance"]["how"]
+
+
+def test_samples_that_do_not_match_the_record_are_refused(eval_output, tmp_path, capsys):
+    import shutil
+
+    from medbridge.harness.cli import main
+
+    copy = tmp_path / "eval"
+    shutil.copytree(eval_output, copy)
+    record = copy / "records" / "medmnist_breast.json"
+    data = json.loads(record.read_text())
+    data["metrics"]["acc@1"]["value"] = 0.99
+    record.write_text(json.dumps(data))
+    assert main(["leaderboard", "add", str(copy), "--root", str(tmp_path / "lb")]) == 2
+    err = capsys.readouterr().err
+    assert "no samples file matches the record of task 'medmnist_breast'" in err and "the record says 0.990000" in err
+    assert not (tmp_path / "lb" / "results").exists()  # nothing written, not even the good task

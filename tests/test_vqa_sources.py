@@ -1,0 +1,198 @@
+"""The six VQA benchmarks: every real layout -> the right MCQ docs; real files; bad input."""
+
+from collections import Counter
+
+import pytest
+
+import vqa_fixtures as fx
+from conftest import shared_file
+from medbridge.harness.errors import ConfigError, CorruptDataError, DataNotFoundError
+from medbridge.harness.sources import vqa
+from medbridge.harness.sources.vqa import locations
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    for name in (*vqa.BENCHMARKS, vqa.UNIFIED):
+        monkeypatch.delenv(locations.env_var(name), raising=False)
+    monkeypatch.setenv("MEDBRIDGE_CACHE", str(tmp_path / "cache"))
+
+
+def use(monkeypatch, benchmark, path):
+    monkeypatch.setenv(locations.env_var(benchmark), str(path))
+
+
+def test_vqa_rad_release_json_keeps_yes_no_and_counts_the_rest(monkeypatch, tmp_path):
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "vqa_rad"))
+    items, report = vqa.mcq_items("vqa_rad", "test")
+    assert report.rows == 4 and report.mcq == 2
+    assert report.left_out == {"closed, not yes/no": 1, "open question": 1}
+    docs = vqa.load_docs("vqa_rad", "test")
+    by_id = {d.id: d for d in docs}
+    mass = by_id["vqa_rad/test/1"]
+    assert sorted(mass.options) == ["No", "Yes"] and mass.answer_text == "Yes"
+    assert mass.meta["option_order"] == "/".join(mass.options) and mass.meta["question_type"] == "PRES"
+    assert mass.images[0].size == (32, 32) and mass.modality == "radiology" and mass.source == "vqa_rad"
+    assert by_id["vqa_rad/test/2"].answer_text == "No"  # "No" in the file, any case
+
+
+def test_yes_no_order_is_seeded_per_question_and_not_always_the_same():
+    orders = {vqa.common.yes_no_options(vqa.VQAItem(id=f"q{i}", question="?", answer="yes", images=[], modality="", question_type=""))[2] for i in range(20)}
+    assert orders == {"Yes/No", "No/Yes"}
+    again = vqa.common.yes_no_options(vqa.VQAItem(id="q3", question="?", answer="no", images=[], modality="", question_type=""))
+    assert again == vqa.common.yes_no_options(vqa.VQAItem(id="q3", question="?", answer="no", images=[], modality="", question_type=""))
+
+
+def test_vqa_rad_hugging_face_parquet_layout(monkeypatch, tmp_path):
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_hf(tmp_path / "hf"))
+    items, report = vqa.mcq_items("vqa_rad", "test")
+    assert report.rows == 3 and report.mcq == 2 and report.left_out == {"free-form answer, not yes/no": 1}
+    docs = vqa.load_docs("vqa_rad", "test")
+    assert docs[0].images[0].size == (32, 32)
+
+
+def test_slake_english_only_from_folder_and_from_zip(monkeypatch, tmp_path):
+    for zipped in (False, True):
+        use(monkeypatch, "slake", fx.slake_release(tmp_path / f"slake{zipped}", zipped=zipped))
+        docs = vqa.load_docs("slake", "test")
+        assert [d.id for d in docs] == ["slake/test/10", "slake/test/12"]
+        assert {d.modality for d in docs} == {"CT", "X-Ray"}
+        assert docs[0].meta["question_type"] == "Organ"
+        _, report = vqa.mcq_items("slake", "test")
+        assert report.left_out == {"closed, not yes/no": 1, "open question": 1}
+
+
+def test_pathvqa_release_pickle_layout(monkeypatch, tmp_path):
+    use(monkeypatch, "pathvqa", fx.pathvqa_release(tmp_path / "pathvqa"))
+    docs = vqa.load_docs("pathvqa", "test")
+    assert len(docs) == 2 and all(d.modality == "microscopy" for d in docs)
+    assert [d.answer_text for d in docs] == ["Yes", "No"]
+
+
+def test_pmc_vqa_csv_strips_choice_prefixes(monkeypatch, tmp_path):
+    use(monkeypatch, "pmc_vqa", fx.pmc_vqa_release(tmp_path / "pmc"))
+    docs = vqa.load_docs("pmc_vqa", "test")
+    assert docs[0].options == ["CT", "MRI", "Ultrasound", "X-ray"] and docs[0].answer == "A"
+    assert docs[1].answer == "B" and docs[1].answer_text == "Spleen"
+
+
+def test_pmc_vqa_hugging_face_layout(monkeypatch, tmp_path):
+    use(monkeypatch, "pmc_vqa", fx.pmc_vqa_hf(tmp_path / "adaptllm"))
+    docs = vqa.load_docs("pmc_vqa", "test")
+    assert docs[0].options == ["CT", "MRI", "Ultrasound", "X-ray"] and docs[0].answer == "C"
+
+
+def test_mmmu_multiple_choice_only_with_images_in_placeholder_order(monkeypatch, tmp_path):
+    use(monkeypatch, "mmmu_med", fx.mmmu_hf(tmp_path / "MMMU"))
+    items, report = vqa.mcq_items("mmmu_med", "paper")
+    assert report.left_out == {"open question": 1}
+    docs = vqa.load_docs("mmmu_med", "paper")
+    assert len(docs) == 2  # validation + dev, multiple-choice only
+    doc = docs[0]
+    assert doc.question == "Compare [image 2] with [image 1]. What changed?"
+    assert doc.options == ["Nothing", "Effusion", "Mass"] and doc.answer == "B"
+    assert len(doc.images) == 2 and doc.images[0].getpixel((0, 0)) == (20, 20, 20)  # image_1 first
+    assert doc.modality == "radiology" and doc.meta["question_type"] == "Clinical_Medicine"
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_medxpertqa_jsonl_with_images_folder_or_zip(monkeypatch, tmp_path, zipped):
+    use(monkeypatch, "medxpertqa_mm", fx.medxpertqa_release(tmp_path / "mxq", zipped=zipped))
+    doc = vqa.load_docs("medxpertqa_mm", "test")[0]
+    assert doc.question == "A 40-year-old man presents with chest pain. What is the diagnosis?"
+    assert doc.options == ["MI", "PE", "GERD", "Pneumonia", "Costochondritis"] and doc.answer == "B"
+    assert len(doc.images) == 2 and doc.meta["question_type"] == "Reasoning"
+
+
+def test_unified_medvlthinker_set_serves_every_benchmark(monkeypatch, tmp_path):
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "mvt"))
+    counts = {b: len(vqa.load_docs(b, "paper")) for b in vqa.BENCHMARKS}
+    assert counts == {"pmc_vqa": 1, "mmmu_med": 1, "medxpertqa_mm": 1, "pathvqa": 1, "slake": 1, "vqa_rad": 2}
+    rad = vqa.load_docs("vqa_rad", "paper")
+    assert rad[1].options == ["left", "right"] and rad[1].answer == "A"  # extracted options kept
+    # a benchmark's own variable still wins over the unified copy
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "own"))
+    assert vqa.locate("vqa_rad").kind == "local" and len(vqa.load_docs("vqa_rad", "paper")) == 2
+
+
+def test_paper_protocol_is_a_seeded_subset_of_200(monkeypatch, tmp_path):
+    rows = [dict(fx.VQA_RAD_ROWS[0], qid=i, question=f"Is there finding {i}?", answer="yes" if i % 2 else "no") for i in range(260)]
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "big", rows=rows))
+    paper, report = vqa.mcq_items("vqa_rad", "paper")
+    again, _ = vqa.mcq_items("vqa_rad", "paper")
+    full, _ = vqa.mcq_items("vqa_rad", "test")
+    assert len(paper) == 200 and len(full) == 260 and report.protocol.startswith("paper")
+    assert [i.id for i in paper] == [i.id for i in again]
+
+
+def test_hub_path_passes_the_right_arguments_to_load_dataset(monkeypatch):
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, **kw):
+        calls.append((path, name, split))
+        import datasets
+
+        if path == "MMMU/MMMU":
+            return datasets.Dataset.from_dict({"id": [], "question": [], "options": [], "answer": [], "question_type": []})
+        return datasets.Dataset.from_dict({"image": [], "question": [], "answer": []})
+
+    monkeypatch.setattr("datasets.load_dataset", fake_load_dataset)
+    for bench in ("vqa_rad", "pathvqa", "mmmu_med"):
+        with pytest.raises(DataNotFoundError, match="no multiple-choice question"):
+            vqa.mcq_items(bench, "paper")
+    assert ("flaviagiammarino/vqa-rad", None, "test") in calls
+    assert ("flaviagiammarino/path-vqa", None, "test") in calls
+    assert {(p, n, s) for p, n, s in calls if p == "MMMU/MMMU"} == {("MMMU/MMMU", subject, split) for subject in vqa.mmmu_med.SUBJECTS for split in ("dev", "validation")}
+
+
+def test_missing_image_names_the_file_and_the_row(monkeypatch, tmp_path):
+    root = fx.vqa_rad_release(tmp_path / "vqa_rad")
+    (root / "images" / "synpic2.jpg").unlink()
+    use(monkeypatch, "vqa_rad", root)
+    with pytest.raises(DataNotFoundError, match=r"image file missing: .*synpic2.jpg \(needed by .*testset.json row 1\)"):
+        vqa.load_docs("vqa_rad", "test")
+    row, problems = vqa.check("vqa_rad")
+    assert len(problems) == 1 and "synpic2.jpg" in problems[0]
+
+
+def test_row_without_an_answer_is_an_error(monkeypatch, tmp_path):
+    rows = [dict(fx.VQA_RAD_ROWS[0], answer="")]
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "v", rows=rows))
+    with pytest.raises(CorruptDataError, match="row vqa_rad/test/1 has no answer"):
+        vqa.mcq_items("vqa_rad", "test")
+
+
+def test_unknown_benchmark_and_empty_folder(monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="unknown benchmark 'vqarad'.*did you mean vqa_rad"):
+        vqa.locate("vqarad")
+    (tmp_path / "empty").mkdir()
+    use(monkeypatch, "slake", tmp_path / "empty")
+    with pytest.raises(DataNotFoundError, match="MEDBRIDGE_DATA_SLAKE points to an empty folder"):
+        vqa.locate("slake")
+
+
+def test_real_vqa_rad_json_has_451_rows_272_closed(monkeypatch):
+    path = shared_file("vqa_rad", "testset_full_451.json")
+    rows = vqa.vqa_rad.read_release(path)
+    assert len(rows) == 451 and sum(r.closed for r in rows) == 272
+    use(monkeypatch, "vqa_rad", path)
+    _, report = vqa.mcq_items("vqa_rad", "test")
+    assert report.mcq == 251 and report.left_out == {"closed, not yes/no": 21, "open question": 179}
+
+
+def test_real_vqa_rad_images_and_53_rows_give_loaded_docs(monkeypatch):
+    path = shared_file("vqa_rad", "testset_sample_25img.json")
+    use(monkeypatch, "vqa_rad", path)
+    docs = vqa.load_docs("vqa_rad", "test")
+    assert len(docs) == 26  # 29 closed rows, 26 of them yes/no
+    assert all(d.images[0].size[0] > 100 for d in docs)
+    assert Counter(d.answer_text for d in docs) == {"No": 15, "Yes": 11}  # counted from the json by hand
+
+
+def test_real_slake_test_json_has_416_closed_english_rows(monkeypatch):
+    root = shared_file("slake", "test.json").parent
+    rows = vqa.slake.read_release(root)
+    assert len(rows) == 1061 and sum(r.closed for r in rows) == 416
+    use(monkeypatch, "slake", root)
+    _, report = vqa.mcq_items("slake", "test")
+    assert report.mcq == 355 and Counter(r.modality for r in rows) == {"CT": 472, "X-Ray": 361, "MRI": 228}
