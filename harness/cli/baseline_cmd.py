@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -10,7 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet50"])
     p.add_argument("--dataset", required=True, help="one or more MedMNIST names, comma-separated (breast, pneumonia, ... or breastmnist)")
     p.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224], help="image size (default: 28; 28 px uses the 3x3 stride-1 stem without max-pool)")
-    p.add_argument("--output", default="out", help="output folder; records go to OUTPUT/records/baseline_medmnist_<name>.<arch>_<size>px_seed<seed>.json")
+    p.add_argument("--output", default="out", help="output folder; records go to OUTPUT/records/baseline_medmnist_<name>.<arch>_<size>px_seed<seed>.json "
+                   "(OUTPUT/seed<seed>/records/... with several seeds)")
     p.add_argument("--epochs", type=int, default=100, help="default 100; the lr drops x0.1 at 50%% and 75%% (whole epochs)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -44,7 +46,9 @@ def run(args) -> int:
             result = train_baseline(name, arch=args.arch, size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
                                     device=device, data_root=args.data_root, progress=not args.no_progress)
             record = baseline_record(result, args.data_root)
-            path = write_record(record, args.output, f"{args.arch}_{args.size}px_seed{seed}")
+            # One folder per seed when there are several: a leaderboard row holds one record per task.
+            folder = Path(args.output) / f"seed{seed}" if len(seeds) > 1 else args.output
+            path = write_record(record, folder, f"{args.arch}_{args.size}px_seed{seed}")
             print(summary_line(record))
             published = record["baseline"]["published"]
             if published:

@@ -9,7 +9,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("probe", help="linear-probe a VLM's frozen vision tower on MedMNIST (features cached on disk)")
     p.add_argument("--model", required=True, help="checkpoint folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
     p.add_argument("--tasks", default="medmnist", help="medmnist (all 12), a modality group (medmnist_radiology) or names: breast,pneumonia (default: medmnist)")
-    p.add_argument("--output", required=True, help="output folder; records go to OUTPUT/records/probe_medmnist_<name>.<head>_<pooling>_<size>px.json")
+    p.add_argument("--output", required=True, help="output folder; records go to OUTPUT/records/probe_medmnist_<name>.<head>_<pooling>_<size>px.json "
+                   "(OUTPUT/<head>/records/... with --head both)")
     p.add_argument("--head", default="paper", choices=["paper", "logreg", "both"],
                    help="paper: non-affine BatchNorm + linear, SGD 0.1/0.9, cosine, 20 epochs; logreg: scikit-learn logistic regression (fast path)")
     p.add_argument("--pooling", default="mean", choices=["mean", "max"], help="pooling of the tower's output tokens (default: mean, as the paper)")
@@ -39,5 +40,6 @@ def run(args) -> int:
         epochs=args.epochs, progress=not args.no_progress,
     )
     if records:
-        print(f"medbridge: {len(records)} probe record(s) written to {args.output}/records", file=sys.stderr)
+        where = " and ".join(f"{args.output}/{h}/records" for h in heads) if len(heads) > 1 else f"{args.output}/records"
+        print(f"medbridge: {len(records)} probe record(s) written to {where}", file=sys.stderr)
     return 0

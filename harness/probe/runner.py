@@ -137,7 +137,8 @@ def _fit_and_record(ds, splits, heads, model, fingerprint, tower, size, pooling,
                               config=config, data=data, n_docs=len(balanced), n_docs_full=int(te.sum()), metrics=metrics,
                               how=f"medbridge probe ({head} head on frozen {pooling}-pooled vision-tower features)", block="probe", details=details,
                               per_doc=per_doc(balanced, test_c, test_scores))
-        write_record(record, output, f"{head}_{pooling}_{size}px")
+        # One folder per head when there are two: a leaderboard row holds one record per task.
+        write_record(record, Path(output) / head if len(heads) > 1 else output, f"{head}_{pooling}_{size}px")
         echo(summary_line(record))
         records.append(record)
     return records
