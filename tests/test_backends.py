@@ -280,3 +280,18 @@ def test_hf_backend_serves_other_vlm_families(arch, tmp_path):
     first = texts(backend.generate_until(reqs))
     assert len(first) == 6 and len(set(first[:4])) == 4  # four different samples (random weights)
     assert texts(backend.generate_until(make_requests([(0, 4, SAMPLED), (1, 1, GREEDY), (2, 1, GREEDY)]))) == first
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen2_vl", "llava"])
+def test_shared_prefill_gives_exactly_the_num_return_sequences_samples(arch, tmp_path, tiny_model):
+    from medbridge.harness.backends.hf import MedbridgeHF
+    from medbridge.harness.tiny_model import build_tiny_vlm
+
+    ckpt = tiny_model if arch == "qwen2_5_vl" else build_tiny_vlm(tmp_path / arch, arch)
+    outs = {}
+    for shared in (True, False):
+        backend = MedbridgeHF(pretrained=str(ckpt), device="cpu", cache=False, prefill_once=shared)
+        backend.task_dict = DOCS
+        outs[shared] = texts(backend.generate_until(make_requests([(0, 8, SAMPLED), (3, 8, SAMPLED)])))
+        assert backend.prefill_once is shared  # no silent fallback on these families
+    assert outs[True] == outs[False]

@@ -7,16 +7,18 @@ and other image-text-to-text models), on CPU or GPU. model_args: ``pretrained``,
 ``seed``, ``cache`` / ``cache_path`` / ``fresh`` (see ``backends/cache.py``),
 ``max_new_tokens`` (default when a task sets none), ``system_prompt``.
 
-The K samples of a question come from ONE ``generate(num_return_sequences=K)`` call: the
-prompt is tokenised and the images preprocessed once, and the K continuations decode as one
-batch. (The prompt is still prefilled K times inside that call; sharing one prefill through
-an expanded KV cache is not done here because its position bookkeeping differs per model and
-transformers version.)
+The K samples of a question come from ONE generation: the prompt is tokenised and the images
+preprocessed once, the prompt (vision tower included) is prefilled ONCE, its KV cache is
+expanded to K rows, and the K continuations decode as one batch (``prefill_once``, default).
+With the same seed this gives exactly the samples of ``generate(num_return_sequences=K)``,
+which prefills K copies; models whose cache cannot be expanded fall back to that (logged once;
+``prefill_once=false`` forces it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 
 import torch
@@ -55,6 +57,7 @@ class MedbridgeHF(KSampleBackend):
         max_new_tokens: int = 2048,
         system_prompt: str | None = None,
         trust_remote_code: bool = False,
+        prefill_once: bool = True,
         **unknown,
     ) -> None:
         if unknown:
@@ -96,6 +99,7 @@ class MedbridgeHF(KSampleBackend):
         self.processor = AutoProcessor.from_pretrained(ref, trust_remote_code=trust_remote_code, **{k: int(v) for k, v in proc_kwargs.items()})
         self.tokenizer = self.processor.tokenizer
         self.system_prompt = system_prompt
+        self.prefill_once = str(prefill_once).lower() not in ("0", "false", "no", "off")
         self.fingerprint = checkpoint_fingerprint(ref)
         if self.rank == 0:
             logger.info(f"medbridge_hf: {pretrained} on {self._device} ({self.fingerprint[:19]}…), {self.world_size} process(es)")
@@ -140,9 +144,32 @@ class MedbridgeHF(KSampleBackend):
         counts = [int(sum(1 for t in row.tolist() if t not in eos)) for row in new]
         return list(zip(texts, counts))
 
+    def _shared_prefix(self, inputs, n: int, gen: dict):
+        """Prefill all but the last prompt token once, expand the cache to n rows, and let
+        ``generate`` continue from it: it feeds the last (text) token and samples n rows."""
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        if int(ids[0, -1]) in {getattr(self.model.config, k, None) for k in ("image_token_id", "image_token_index")}:
+            raise ValueError("the prompt ends with an image token")
+        prefix = {k: (v[:, :-1] if k in ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids") else v) for k, v in inputs.items()}
+        with torch.inference_mode():
+            out = self.model(**prefix, use_cache=True)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        cache.batch_repeat_interleave(n)
+        # transformers 5 renamed past_key_values to cache (the old name warns until 6.0)
+        name = "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
+        return self._generate({"input_ids": ids.repeat(n, 1), "attention_mask": mask.repeat(n, 1)}, gen, **{name: cache})
+
     def sample(self, prepared, n, gen, seed):
-        torch.manual_seed(seed)  # seeds CPU and every CUDA device
-        return self._generate(self._encode([prepared]), gen, num_return_sequences=n)
+        inputs = self._encode([prepared])
+        torch.manual_seed(seed)  # seeds CPU and every CUDA device; the prefill draws nothing
+        if self.prefill_once and n > 1:
+            try:
+                return self._shared_prefix(inputs, n, gen)
+            except Exception as exc:  # model-specific cache/position bookkeeping: use the plain path
+                logger.warning(f"medbridge_hf: shared-prefill sampling unavailable for this model ({type(exc).__name__}: {exc}); using num_return_sequences")
+                self.prefill_once = False
+                torch.manual_seed(seed)
+        return self._generate(inputs, gen, num_return_sequences=n)
 
     def greedy(self, prepared, gen):
         return self._generate(self._encode(prepared), gen)
