@@ -196,3 +196,13 @@ def test_real_slake_test_json_has_416_closed_english_rows(monkeypatch):
     use(monkeypatch, "slake", root)
     _, report = vqa.mcq_items("slake", "test")
     assert report.mcq == 355 and Counter(r.modality for r in rows) == {"CT": 472, "X-Ray": 361, "MRI": 228}
+
+
+def test_answer_that_names_no_option_is_an_error_not_a_crash(monkeypatch, tmp_path):
+    import json
+
+    root = fx.medxpertqa_release(tmp_path / "mxq")
+    (root / "MM" / "test.jsonl").write_text(json.dumps({**fx.MXQ_ROW, "label": "F"}) + "\n")
+    use(monkeypatch, "medxpertqa_mm", root)
+    with pytest.raises(CorruptDataError, match=r"answer 'F' is none of its 5 options"):
+        vqa.mcq_items("medxpertqa_mm", "test")

@@ -111,6 +111,15 @@ class KSampleBackend(lmms):
         """Engine-ready input for one question, and the text + image bytes that identify it."""
         raise NotImplementedError
 
+    @staticmethod
+    def chat_parts(messages: list[dict]) -> tuple[list[dict], list]:
+        """lmms-eval chat messages as Hugging Face chat messages, and their images in RGB."""
+        from lmms_eval.protocol import ChatMessages
+
+        chat = ChatMessages(messages=messages)
+        images, _, _ = chat.extract_media()
+        return chat.to_hf_messages(), [img.convert("RGB") for img in images]
+
     def sample(self, prepared, n: int, gen: dict, seed: int) -> list[tuple[str, int]]:
         """n sampled completions (text, output tokens) for one question, in one engine call."""
         raise NotImplementedError

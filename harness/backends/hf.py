@@ -109,13 +109,8 @@ class MedbridgeHF(KSampleBackend):
         return self._device
 
     def prepare(self, messages):
-        from lmms_eval.protocol import ChatMessages
-
-        chat = ChatMessages(messages=messages)
-        images, _, _ = chat.extract_media()
-        hf_messages = chat.to_hf_messages()
+        hf_messages, images = self.chat_parts(messages)
         text = self.processor.apply_chat_template(hf_messages, tokenize=False, add_generation_prompt=True)
-        images = [img.convert("RGB") for img in images]
         return (text, images), text.encode() + image_identity(images)
 
     def _encode(self, prepared: list):

@@ -60,12 +60,9 @@ class MedbridgeOpenAI(KSampleBackend):
         self.fingerprint = f"openai:{base_url}#{model}"
 
     def prepare(self, messages):
-        from lmms_eval.protocol import ChatMessages
-
-        chat = ChatMessages(messages=messages)
-        images, _, _ = chat.extract_media()
+        hf_messages, images = self.chat_parts(messages)
         api_messages = []
-        for message in chat.to_hf_messages():
+        for message in hf_messages:
             parts = []
             for part in message["content"]:
                 if part["type"] == "text":
@@ -74,7 +71,7 @@ class MedbridgeOpenAI(KSampleBackend):
                     parts.append({"type": "image_url", "image_url": {"url": _data_url(part["image"])}})
             api_messages.append({"role": message["role"], "content": parts})
         identity = repr([(m["role"], [p.get("text", "") for p in m["content"]]) for m in api_messages]).encode()
-        return api_messages, identity + image_identity([img.convert("RGB") for img in images])
+        return api_messages, identity + image_identity(images)
 
     def _call(self, messages, gen: dict, n: int, seed: int | None) -> list[tuple[str, int]]:
         from openai import OpenAIError

@@ -81,12 +81,8 @@ class MedbridgeVLLM(KSampleBackend):
         self.sample_batch_size = max(1, int(batch_size))
 
     def prepare(self, messages):
-        from lmms_eval.protocol import ChatMessages
-
-        chat = ChatMessages(messages=messages)
-        images, _, _ = chat.extract_media()
-        images = [img.convert("RGB") for img in images]
-        prompt = self.processor.apply_chat_template(chat.to_hf_messages(), tokenize=False, add_generation_prompt=True)
+        hf_messages, images = self.chat_parts(messages)
+        prompt = self.processor.apply_chat_template(hf_messages, tokenize=False, add_generation_prompt=True)
         request = {"prompt": prompt}
         if images:
             request["multi_modal_data"] = {"image": images if len(images) > 1 else images[0]}

@@ -75,9 +75,13 @@ def to_mcq(items: list[VQAItem], report: ConversionReport) -> list[VQAItem]:
     kept = []
     for item in items:
         report.rows += 1
+        if isinstance(item.answer, str) and not item.answer.strip():
+            item.answer = None  # an empty cell is a missing answer, in every layout
         if item.answer is None and item.answer_letter is None:
             raise CorruptDataError(f"row {item.id} has no answer", where=item.where, fix="the local copy is incomplete or not the test split; re-download it")
         if item.options:
+            if item.answer_letter is None:
+                raise CorruptDataError(f"row {item.id}: answer {item.answer!r} is none of its {len(item.options)} options", where=item.where, fix="the local copy is damaged or not this benchmark's test set")
             kept.append(item)
             continue
         if item.closed is False:

@@ -34,12 +34,11 @@ def read_release(root: Path, split: str = "test") -> list[VQAItem]:
     images = root / "images" / split
     items = []
     for i, r in enumerate(rows):
-        answer = r.get("answer")
         items.append(
             VQAItem(
                 id=f"pathvqa/{split}/{i:05d}",
                 question=str(r["question"]).strip(),
-                answer=None if answer is None or str(answer).strip() == "" else str(answer),
+                answer=None if r.get("answer") is None else str(r["answer"]),
                 images=[images / f"{r['image']}.jpg"],
                 modality="microscopy",
                 question_type="yes/no",

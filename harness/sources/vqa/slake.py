@@ -36,12 +36,11 @@ def read_release(path: Path, split: str = "test") -> list[VQAItem]:
     for i, r in enumerate(rows):
         if r.get("q_lang", "en") != "en":
             continue
-        answer = r.get("answer")
         items.append(
             VQAItem(
                 id=f"slake/{split}/{r.get('qid', i)}",
                 question=str(r["question"]).strip(),
-                answer=None if answer is None or str(answer).strip() == "" else str(answer),
+                answer=None if r.get("answer") is None else str(r["answer"]),
                 images=[images / r["img_name"]],
                 modality=str(r.get("modality") or "unknown"),
                 question_type=str(r.get("content_type") or "unknown"),

@@ -51,12 +51,11 @@ def read_release(path: Path) -> list[VQAItem]:
     items = []
     for i, r in enumerate(rows):
         where = f"{json_path} row {i}"
-        answer = r.get("answer")
         items.append(
             VQAItem(
                 id=f"vqa_rad/test/{r.get('qid', i)}",
                 question=str(r["question"]).strip(),
-                answer=None if answer is None or str(answer).strip() == "" else str(answer),
+                answer=None if r.get("answer") is None else str(r["answer"]),
                 images=[images / r["image_name"]],
                 modality="radiology",
                 question_type=str(r.get("question_type") or "unknown"),
