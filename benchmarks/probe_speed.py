@@ -3,6 +3,9 @@
 1. Extraction throughput of the whole pipeline (``medbridge.harness.probe.features.extract``:
    uint8 images -> processor -> tower -> pooled float32 features in host memory) against a bare
    forward pass of the same tower on the same batches, preprocessed beforehand (target >= 0.8).
+   Also: transformers' own forward of that tower (``visual(pixel_values, grid_thw)``, per-image
+   geometry and one attention call per image or window) on the same batches, the processor
+   alone, and the tensor ops each forward issues per batch (each one a kernel launch on a GPU).
 2. Probe fit time of both heads on 10,000 features of the tiny model (target < 60 s on CPU).
 
     python benchmarks/probe_speed.py                       # tiny offline Qwen2.5-VL, CPU
@@ -45,9 +48,41 @@ def best_rates(fns: dict, n: int, repeats: int, device: str) -> dict:
     return {name: n / min(t) for name, t in times.items()}
 
 
+def plain_forward(tower, batch):
+    """The tower as transformers runs it: ``visual(pixel_values, grid_thw)``."""
+    inputs, _ = batch
+    if tower.geometry is None:
+        return tower.forward(batch)
+    attention = tower.encoder.config._attn_implementation
+    tower.encoder.config._attn_implementation = tower.geometry.model_attention
+    try:
+        return tower.encoder(inputs["pixel_values"].to(tower.device, tower.dtype), grid_thw=inputs["image_grid_thw"].to(tower.device))
+    finally:
+        tower.encoder.config._attn_implementation = attention
+
+
+def ops_per_call(fn) -> int:
+    """Tensor ops that reach torch's dispatcher during ``fn()`` (after autograd and
+    composite ops are decomposed: roughly the kernels a GPU would be asked to launch)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with torch.inference_mode(), Count():
+        fn()
+    return Count.n
+
+
 def throughput(tower, images: np.ndarray, batch_size: int, repeats: int, device: str) -> dict:
-    """Images per second of: the processor alone, the bare tower forward on preprocessed
-    batches, and the whole pipeline (processor + tower + pooling + host copy, overlapped)."""
+    """Images per second of: the processor alone, transformers' plain forward and the bare
+    (packed) tower forward on preprocessed batches, and the whole pipeline (processor + tower +
+    pooling + host copy); plus the ops of one plain and one bare forward of the first batch."""
     import torch
     from medbridge.harness.probe.features import extract
 
@@ -58,6 +93,11 @@ def throughput(tower, images: np.ndarray, batch_size: int, repeats: int, device:
         for chunk in chunks:
             tower.preprocess(chunk)
 
+    def plain():
+        with torch.inference_mode():
+            for batch in batches:
+                plain_forward(tower, batch)
+
     def bare():
         with torch.inference_mode():
             for batch in batches:
@@ -66,19 +106,25 @@ def throughput(tower, images: np.ndarray, batch_size: int, repeats: int, device:
     def pipeline():
         extract(tower, images, batch_size=batch_size, progress=False)
 
-    return best_rates({"processor": processor, "bare": bare, "pipeline": pipeline}, len(images), repeats, device)
+    rates = best_rates({"processor": processor, "plain": plain, "bare": bare, "pipeline": pipeline}, len(images), repeats, device)
+    rates["ops_plain"] = ops_per_call(lambda: plain_forward(tower, batches[0]))
+    rates["ops_bare"] = ops_per_call(lambda: tower.forward(batches[0]))
+    return rates
 
 
-def qwen25_7b_shaped_tower(device: str, dtype: str):
+def qwen25_7b_shaped_tower(device: str, dtype: str, narrow: bool = False):
     """A random-weight tower with Qwen2.5-VL-7B's vision config (32 blocks, width 1280, merger
-    to 3584) and the default Qwen2-VL image processor: the real model's cost, for speed only."""
+    to 3584) and the default Qwen2-VL image processor: the real model's cost, for speed only.
+    ``narrow``: the same blocks, windows and full-attention layers at width 128 (the 7B's
+    control flow and op count at a CPU-sized cost)."""
     import torch
     from medbridge.harness.probe.features import VisionTower, resolve_dtype
     from transformers import Qwen2VLImageProcessor
     from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
 
-    config = Qwen2_5_VLVisionConfig(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
+    width = dict(hidden_size=128, intermediate_size=342, out_hidden_size=256) if narrow else dict(hidden_size=1280, intermediate_size=3420, out_hidden_size=3584)
+    config = Qwen2_5_VLVisionConfig(depth=32, num_heads=16, patch_size=14, **width,
                                     spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31], hidden_act="silu")
     torch_dtype = resolve_dtype(dtype, device)
     with torch.device(device):
@@ -115,7 +161,8 @@ def fit_times(tower, n: int, batch_size: int, seed: int = 0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="checkpoint (default: build the tiny offline Qwen2.5-VL)")
-    parser.add_argument("--tower", default="tiny", choices=["tiny", "qwen2.5-vl-7b-shape"], help="without --model: the tiny checkpoint, or a random tower of the 7B's shape")
+    parser.add_argument("--tower", default="tiny", choices=["tiny", "qwen2.5-vl-7b-shape", "qwen2.5-vl-7b-depth"],
+                        help="without --model: the tiny checkpoint, a random tower of the 7B's shape, or of its depth and layout at width 128")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--size", type=int, action="append", help="image size(s) to time (default: 28 and 224)")
@@ -137,7 +184,7 @@ def main() -> None:
             from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
 
             model = str(build_tiny_qwen2_5_vl(Path(tmp) / "tiny", teach_format=False))
-        tower = VisionTower.load(model, args.device, args.dtype) if model else qwen25_7b_shaped_tower(args.device, args.dtype)
+        tower = VisionTower.load(model, args.device, args.dtype) if model else qwen25_7b_shaped_tower(args.device, args.dtype, narrow=args.tower.endswith("depth"))
         print(f"model {args.model or args.tower}  encoder {tower.kind}  device {args.device}  dtype {tower.dtype}  "
               f"torch threads {torch.get_num_threads()}  batch {args.batch_size}")
         rng = np.random.default_rng(0)
@@ -146,9 +193,12 @@ def main() -> None:
             rate = throughput(tower, images, args.batch_size, args.repeats, args.device)
             ratio = rate["pipeline"] / rate["bare"]
             serial = 1 / (1 / rate["processor"] + 1 / rate["bare"])  # processor then tower, nothing overlapped
-            print(f"extraction {size:>3} px, {args.n} images: processor alone {rate['processor']:8.1f} img/s  bare tower forward {rate['bare']:8.1f} img/s  "
-                  f"pipeline {rate['pipeline']:8.1f} img/s  ratio pipeline/bare {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)  "
-                  f"pipeline/(processor+forward in series) {rate['pipeline'] / serial:.2f}")
+            print(f"extraction {size:>3} px, {args.n} images: processor alone {rate['processor']:8.1f} img/s  transformers forward {rate['plain']:8.1f} img/s  "
+                  f"bare tower forward {rate['bare']:8.1f} img/s  pipeline {rate['pipeline']:8.1f} img/s\n"
+                  f"    ratio pipeline/bare {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)  "
+                  f"pipeline/(processor+forward in series) {rate['pipeline'] / serial:.2f}  "
+                  f"bare/transformers forward {rate['bare'] / rate['plain']:.2f}x  pipeline/transformers forward {rate['pipeline'] / rate['plain']:.2f}  "
+                  f"ops per {min(args.batch_size, args.n)}-image forward: transformers {rate['ops_plain']}, bare {rate['ops_bare']}")
         if args.fit_n:
             fit_times(tower, args.fit_n, args.batch_size)
 

@@ -13,8 +13,9 @@ Two ways into a checkpoint's image encoder:
 
 Only the encoder is kept on the device: for the qwen path the language model is dropped right
 after loading. Images go through the checkpoint's own image processor, one call per batch
-(MedMNIST images share one size, so the processor handles the batch as one stacked tensor),
-and the next batch is preprocessed on a helper thread while the tower runs on this one.
+(MedMNIST images share one size, so the processor handles the batch as one stacked tensor; on
+a GPU it runs there). Qwen towers run through ``packed_tower`` (geometry computed once per
+batch shape, one batched attention call per block) instead of transformers' per-image loops.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import inspect
 import json
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ POOLINGS = ("mean", "max")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 CACHE_ENV = "MEDBRIDGE_FEATURE_CACHE"
 # Bump when a change here changes the stored numbers, so old cache entries stop matching.
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -148,16 +148,21 @@ def _qwen_visual(model):
 class VisionTower:
     """A checkpoint's frozen image encoder and image processor, on one device."""
 
-    def __init__(self, kind: str, encoder, image_processor, device, dtype, merge_size: int | None = None):
+    def __init__(self, kind: str, encoder, image_processor, device, dtype, merge_size: int | None = None, packed: bool = True):
+        from .packed_tower import enable_packed_forward
+
         self.kind, self.encoder, self.image_processor = kind, encoder, image_processor
         self.device, self.dtype, self.merge_size = device, dtype, merge_size
+        # None: transformers' own forward (generic towers, transformers 4.x, or packed=False)
+        self.geometry = enable_packed_forward(encoder, device) if packed and kind == "qwen" else None
         self._processor_kwargs = set(getattr(image_processor, "_valid_kwargs_names", None) or ())
         if kind == "generic":
             self._accepts = set(inspect.signature(encoder).parameters)
 
     @classmethod
-    def load(cls, model: str, device: str = "cpu", dtype: str = "auto", path: str = "auto") -> VisionTower:
-        """``path``: ``auto`` (qwen when the model has a Qwen-style ``visual``), ``qwen`` or ``generic``."""
+    def load(cls, model: str, device: str = "cpu", dtype: str = "auto", path: str = "auto", packed: bool = True) -> VisionTower:
+        """``path``: ``auto`` (qwen when the model has a Qwen-style ``visual``), ``qwen`` or ``generic``.
+        ``packed=False`` keeps transformers' own per-image forward (same numbers, slower)."""
         import torch
         from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText
 
@@ -181,7 +186,7 @@ class VisionTower:
         if visual is not None:
             # Keep only the encoder: the language model (most of a 7B checkpoint) is released here.
             encoder = visual.to(device).eval().requires_grad_(False)
-            return cls("qwen", encoder, image_processor, torch.device(device), torch_dtype, merge_size=int(visual.spatial_merge_size))
+            return cls("qwen", encoder, image_processor, torch.device(device), torch_dtype, merge_size=int(visual.spatial_merge_size), packed=packed)
         if path == "qwen" or not hasattr(full, "get_image_features"):
             raise CheckpointError(
                 f"no vision tower found in {type(full).__name__}: neither a Qwen-style `visual` module nor `get_image_features`",
@@ -203,6 +208,9 @@ class VisionTower:
             # a MedMNIST split share one size, so grouped means one op for the whole batch.
             kwargs["disable_grouping"] = False
             if "device" in self._processor_kwargs and self.device.type == "cuda":
+                # Pinned + non_blocking: a plain .to(cuda) of pageable memory waits for the whole
+                # stream, which would stall the previous batch's queued forward pass.
+                x = x.pin_memory().to(self.device, non_blocking=True)
                 kwargs["device"] = self.device
             batch = x
         else:  # PIL-based processors take a list of HWC arrays
@@ -213,6 +221,8 @@ class VisionTower:
         """The bare tower call on one preprocessed batch (also the benchmark's reference)."""
         inputs, _ = batch
         pixel_values = inputs["pixel_values"].to(self.device, self.dtype, non_blocking=True)
+        if self.geometry is not None:  # grid_thw stays on the host: no sync
+            return self.encoder(pixel_values, **self.geometry.kwargs(inputs["image_grid_thw"]))
         if self.kind == "qwen":
             return self.encoder(pixel_values, grid_thw=inputs["image_grid_thw"].to(self.device))
         kwargs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items() if k in self._accepts and k != "pixel_values"}
@@ -251,9 +261,10 @@ def _pool_generic(out, n_images: int, pooling: str):
 def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, pooling: str = "mean", progress: bool = True, desc: str | None = None) -> np.ndarray:
     """Pooled float32 features (N, D) of uint8 images (N, H, W[, 3]), in order.
 
-    The next batch is preprocessed on a helper thread while the tower runs. On a GPU that work
-    goes to a side stream (an event orders it before its forward pass), and features are copied
-    into pinned host memory without waiting, so the only host-GPU sync is the one at the end."""
+    One loop on this thread, no helper: on a GPU every step (upload, processor, tower, pooling,
+    copy into pinned host memory) is queued without waiting, so the processor of batch i+1
+    runs while the GPU is still busy with batch i and the only sync is the one at the end; on a
+    CPU a helper thread would only compete with torch's own threads for the same cores."""
     import torch
     from tqdm.auto import tqdm
 
@@ -261,31 +272,10 @@ def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, poolin
     if n == 0:
         raise ConfigError("no images to extract features from", fix="check the split is not empty")
     cuda = tower.device.type == "cuda"
-    side = torch.cuda.Stream(tower.device) if cuda else None
-
-    def prepare(chunk):
-        if side is None:
-            return tower.preprocess(chunk), None
-        with torch.cuda.stream(side):
-            batch = tower.preprocess(chunk)
-            ready = torch.cuda.Event()
-            ready.record(side)
-        return batch, ready
-
     out = None
-    with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as helper, tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
-        pending = helper.submit(prepare, images[:batch_size])
+    with torch.inference_mode(), tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
-            batch, ready = pending.result()
-            if start + batch_size < n:
-                pending = helper.submit(prepare, images[start + batch_size : start + 2 * batch_size])
-            if ready is not None:
-                stream = torch.cuda.current_stream(tower.device)
-                stream.wait_event(ready)
-                for value in batch[0].values():  # made on the side stream, used on this one
-                    if isinstance(value, torch.Tensor) and value.is_cuda:
-                        value.record_stream(stream)
-            features = tower.encode(batch, pooling)
+            features = tower.encode(tower.preprocess(images[start : start + batch_size]), pooling)
             if out is None:
                 out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
             out[start : start + len(features)].copy_(features, non_blocking=cuda)
