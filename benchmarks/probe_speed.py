@@ -61,30 +61,13 @@ def plain_forward(tower, batch):
         tower.encoder.config._attn_implementation = attention
 
 
-def ops_per_call(fn) -> int:
-    """Tensor ops that reach torch's dispatcher during ``fn()`` (after autograd and
-    composite ops are decomposed: roughly the kernels a GPU would be asked to launch)."""
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Count.n += 1
-            return func(*args, **(kwargs or {}))
-
-    with torch.inference_mode(), Count():
-        fn()
-    return Count.n
-
-
 def throughput(tower, images: np.ndarray, batch_size: int, repeats: int, device: str) -> dict:
     """Images per second of: the processor alone, transformers' plain forward and the bare
     (packed) tower forward on preprocessed batches, and the whole pipeline (processor + tower +
     pooling + host copy); plus the ops of one plain and one bare forward of the first batch."""
     import torch
     from medbridge.harness.probe.features import extract
+    from medbridge.harness.probe.packed_tower import dispatched_ops
 
     chunks = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     batches = [tower.preprocess(chunk) for chunk in chunks]
@@ -107,8 +90,8 @@ def throughput(tower, images: np.ndarray, batch_size: int, repeats: int, device:
         extract(tower, images, batch_size=batch_size, progress=False)
 
     rates = best_rates({"processor": processor, "plain": plain, "bare": bare, "pipeline": pipeline}, len(images), repeats, device)
-    rates["ops_plain"] = ops_per_call(lambda: plain_forward(tower, batches[0]))
-    rates["ops_bare"] = ops_per_call(lambda: tower.forward(batches[0]))
+    rates["ops_plain"] = dispatched_ops(lambda: plain_forward(tower, batches[0]))
+    rates["ops_bare"] = dispatched_ops(lambda: tower.forward(batches[0]))
     return rates
 
 
@@ -196,7 +179,7 @@ def main() -> None:
             print(f"extraction {size:>3} px, {args.n} images: processor alone {rate['processor']:8.1f} img/s  transformers forward {rate['plain']:8.1f} img/s  "
                   f"bare tower forward {rate['bare']:8.1f} img/s  pipeline {rate['pipeline']:8.1f} img/s\n"
                   f"    ratio pipeline/bare {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)  "
-                  f"pipeline/(processor+forward in series) {rate['pipeline'] / serial:.2f}  "
+                  f"pipeline/(processor+forward in series) {rate['pipeline'] / serial:.2f} (so pipeline/bare without overlap <= {serial / rate['bare']:.2f})  "
                   f"bare/transformers forward {rate['bare'] / rate['plain']:.2f}x  pipeline/transformers forward {rate['pipeline'] / rate['plain']:.2f}  "
                   f"ops per {min(args.batch_size, args.n)}-image forward: transformers {rate['ops_plain']}, bare {rate['ops_bare']}")
         if args.fit_n:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from medbridge.harness.probe.features import VisionTower, extract
-from medbridge.harness.probe.packed_tower import ATTENTION_NAME, enable_packed_forward, packed_sdpa
+from medbridge.harness.probe.packed_tower import ATTENTION_NAME, dispatched_ops as _ops, enable_packed_forward, packed_sdpa
 
 
 def _per_segment(q, k, v, bounds):
@@ -45,21 +45,6 @@ def test_packed_forward_gives_transformers_features_at_every_medmnist_size(arch,
     for size in (28, 64, 128, 224):
         images = rng.integers(0, 256, (5, size, size, 3), dtype=np.uint8)
         np.testing.assert_allclose(extract(packed, images, batch_size=5, progress=False), extract(plain, images, batch_size=5, progress=False), rtol=1e-5, atol=1e-6)
-
-
-def _ops(fn) -> int:
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Count.n += 1
-            return func(*args, **(kwargs or {}))
-
-    with torch.inference_mode(), Count():
-        fn()
-    return Count.n
 
 
 def test_packed_forward_does_not_grow_with_images_or_windows(tiny_model):

@@ -201,17 +201,18 @@ class VisionTower:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(images))
-        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
         kwargs = {"return_tensors": "pt"}
-        if "disable_grouping" in self._processor_kwargs:
+        fast = "disable_grouping" in self._processor_kwargs  # torchvision-based: takes tensors, maybe a device
+        if fast and "device" in self._processor_kwargs and self.device.type == "cuda":
+            # The compact uint8 batch goes up pinned and non_blocking (a plain .to(cuda) of
+            # pageable memory waits for the whole stream, stalling the queued forward pass).
+            x = x.pin_memory().to(self.device, non_blocking=True)
+            kwargs["device"] = self.device
+        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        if fast:
             # transformers disables grouping on CPU by default (one op per image); all images of
             # a MedMNIST split share one size, so grouped means one op for the whole batch.
             kwargs["disable_grouping"] = False
-            if "device" in self._processor_kwargs and self.device.type == "cuda":
-                # Pinned + non_blocking: a plain .to(cuda) of pageable memory waits for the whole
-                # stream, which would stall the previous batch's queued forward pass.
-                x = x.pin_memory().to(self.device, non_blocking=True)
-                kwargs["device"] = self.device
             batch = x
         else:  # PIL-based processors take a list of HWC arrays
             batch = list(x.permute(0, 2, 3, 1).numpy())

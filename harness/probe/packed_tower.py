@@ -125,3 +125,22 @@ def enable_packed_forward(visual, device) -> TowerGeometry | None:
     if "flash" not in (visual.config._attn_implementation or ""):
         visual.config._attn_implementation = ATTENTION_NAME
     return geometry
+
+
+def dispatched_ops(fn) -> int:
+    """Tensor ops that reach torch's dispatcher while ``fn()`` runs, after autograd and
+    composite ops are decomposed: roughly the kernels a GPU would be asked to launch. The
+    benchmark and tests use it to show what the packed forward saves."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with torch.inference_mode(), Count():
+        fn()
+    return Count.n
