@@ -80,3 +80,16 @@ def test_other_towers_keep_transformers_forward(tiny_model):
     assert enable_packed_forward(qwen.encoder, torch.device("cpu")) is not None
     assert qwen.encoder.config._attn_implementation == "flash_attention_2"
     assert enable_packed_forward(torch.nn.Linear(2, 2), torch.device("cpu")) is None
+
+
+def test_probe_cli_plain_forward_gives_the_same_records(tmp_path, tiny_model, sample_root):
+    import json
+
+    from medbridge.harness.cli import main
+
+    common = ["probe", "--model", str(tiny_model), "--tasks", "breast,blood", "--size", "28", "--head", "logreg", "--data-root", str(sample_root), "--no-cache", "--no-progress"]
+    assert main([*common, "--output", str(tmp_path / "packed")]) == 0
+    assert main([*common, "--output", str(tmp_path / "plain"), "--plain-forward"]) == 0
+    for name in ("breast", "blood"):
+        packed, plain = (json.loads((tmp_path / d / "records" / f"probe_medmnist_{name}.logreg_mean_28px.json").read_text()) for d in ("packed", "plain"))
+        assert packed["metrics"] == plain["metrics"] and packed["per_doc"] == plain["per_doc"]

@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: $MEDBRIDGE_FEATURE_CACHE, else ~/.cache/medbridge/features)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached features")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--plain-forward", action="store_true",
+                   help="run transformers' own Qwen tower forward instead of medbridge's packed one (same features, slower; to cross-check)")
     p.set_defaults(func=run)
 
 
@@ -37,7 +39,7 @@ def run(args) -> int:
     records = probe(
         args.model, args.tasks, args.output, size=args.size, heads=heads, pooling=args.pooling, device=args.device, dtype=args.dtype,
         batch_size=args.batch_size, data_root=args.data_root, cache_dir=args.cache_dir, use_cache=not args.no_cache, seed=args.seed,
-        epochs=args.epochs, progress=not args.no_progress,
+        epochs=args.epochs, progress=not args.no_progress, packed=not args.plain_forward,
     )
     if records:
         where = " and ".join(f"{args.output}/{h}/records" for h in heads) if len(heads) > 1 else f"{args.output}/records"

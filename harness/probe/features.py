@@ -315,8 +315,8 @@ def extract_sharded(tower: VisionTower, images: np.ndarray, state, **kwargs) -> 
 class LazyTower:
     """Loads the checkpoint on first use, so a probe served wholly from the cache never loads it."""
 
-    def __init__(self, model: str, device: str, dtype: str = "auto", path: str = "auto", loader=VisionTower.load):
-        self.args, self.loader, self._tower = (model, device, dtype, path), loader, None
+    def __init__(self, model: str, device: str, dtype: str = "auto", path: str = "auto", loader=VisionTower.load, packed: bool = True):
+        self.args, self.loader, self._tower = (model, device, dtype, path, packed), loader, None
 
     def get(self) -> VisionTower:
         if self._tower is None:

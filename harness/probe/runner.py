@@ -66,8 +66,9 @@ def _split(ds, split, key_base, tower, cache, root, size, batch_size, progress, 
 
 def probe(model: str, tasks: str, output: str | os.PathLike, *, size=None, heads=("paper",), pooling: str = "mean", device: str | None = None,
           dtype: str = "auto", batch_size: int = 64, data_root=None, cache_dir=None, use_cache: bool = True, seed: int = 0,
-          epochs: int | None = None, progress: bool = True, tower_loader=VisionTower.load, echo=print) -> list[dict]:
-    """Probe ``model``'s frozen vision tower on MedMNIST datasets; returns the records written."""
+          epochs: int | None = None, progress: bool = True, packed: bool = True, tower_loader=VisionTower.load, echo=print) -> list[dict]:
+    """Probe ``model``'s frozen vision tower on MedMNIST datasets; returns the records written.
+    ``packed=False``: transformers' own tower forward instead of ``packed_tower`` (same features)."""
     datasets = parse_datasets(tasks)
     size = medmnist.resolve_size(size)
     for head in heads:
@@ -87,7 +88,7 @@ def probe(model: str, tasks: str, output: str | os.PathLike, *, size=None, heads
         device = str(state.device)
     dtype_name = str(resolve_dtype(dtype, device)).removeprefix("torch.")
     cache = FeatureCache(cache_dir or default_cache_dir()) if use_cache else None
-    tower = LazyTower(ref, device, dtype, loader=tower_loader)
+    tower = LazyTower(ref, device, dtype, loader=tower_loader, packed=packed)
     key_base = {"fingerprint": fingerprint, "pooling": pooling, "dtype": dtype_name}
     records = []
     for ds in datasets:
