@@ -115,6 +115,19 @@ def test_unified_medvlthinker_set_serves_every_benchmark(monkeypatch, tmp_path):
     assert vqa.locate("vqa_rad").kind == "local" and len(vqa.load_docs("vqa_rad", "paper")) == 2
 
 
+def test_unified_set_reads_lettered_option_lines_and_names_a_bad_row(monkeypatch, tmp_path):
+    rows = [fx.medvlthinker_row(0, "pmc_vqa", {"A": "CT", "B": "MRI"}, "B", raw_options="A. CT\n(B) MRI"),
+            fx.medvlthinker_row(1, "pmc_vqa", {"A": "CT", "B": "MRI"}, "A", raw_options="A: CT\nB: MRI")]
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "lines", rows=rows))
+    docs = vqa.load_docs("pmc_vqa", "test")
+    assert [(d.options, d.answer) for d in docs] == [(["CT", "MRI"], "B"), (["CT", "MRI"], "A")]
+    bad = [fx.medvlthinker_row(7, "pmc_vqa", {"A": "CT"}, "A", raw_options="CT or MRI?")]
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "bad", rows=bad))
+    with pytest.raises(CorruptDataError, match="options are neither a letter -> text map nor lettered lines: 'CT or MRI\\?'") as err:
+        vqa.load_docs("pmc_vqa", "test")
+    assert "row 0" in str(err.value.where)
+
+
 def test_paper_protocol_is_a_seeded_subset_of_200(monkeypatch, tmp_path):
     rows = [dict(fx.VQA_RAD_ROWS[0], qid=i, question=f"Is there finding {i}?", answer="yes" if i % 2 else "no") for i in range(260)]
     use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "big", rows=rows))

@@ -176,11 +176,15 @@ def medxpertqa_release(root: Path, zipped: bool = False) -> Path:
     return root
 
 
-def medvlthinker_hf(root: Path) -> Path:
-    def row(i, name, options, label):
-        return {"images": [{"bytes": png_bytes(i), "path": None}], "question": f"Question {i}?", "options": json.dumps(options), "answer_label": label, "answer": options[label], "reasoning": "", "dataset_name": name, "dataset_index": i, "hash": f"h{i}", "misc": "{}"}
+def medvlthinker_row(i: int, name: str, options: dict, label: str, raw_options: str | None = None) -> dict:
+    """One hub row; ``raw_options`` replaces the JSON string of ``options`` (other encodings)."""
+    return {"images": [{"bytes": png_bytes(i), "path": None}], "question": f"Question {i}?", "options": raw_options if raw_options is not None else json.dumps(options),
+            "answer_label": label, "answer": options.get(label, ""), "reasoning": "", "dataset_name": name, "dataset_index": i, "hash": f"h{i}", "misc": "{}"}
 
-    rows = [
+
+def medvlthinker_hf(root: Path, rows: list[dict] | None = None) -> Path:
+    row = medvlthinker_row
+    rows = rows or [
         row(0, "vqa_rad_closed", {"A": "Yes", "B": "No"}, "B"),
         row(1, "vqa_rad_closed", {"A": "left", "B": "right"}, "A"),
         row(2, "slake_closed", {"A": "Yes", "B": "No"}, "A"),

@@ -8,6 +8,7 @@ dataset_index, image_paths, question, options_dict, answer_label, answer)."""
 from __future__ import annotations
 
 import json
+import re
 
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem
@@ -24,14 +25,30 @@ NAMES = {
     "MedXpertQA-MM": "medxpertqa_mm",
 }
 _MODALITY = {"pathvqa": "microscopy", "vqa_rad": "radiology"}
+_OPTION_LINE = re.compile(r"^\s*\(?([A-J])\s*[.):]\s*(.*?)\s*$")
+
+
+def _options(raw, where: str) -> dict:
+    """The options as a letter -> text map: a dict, a JSON object string (the hub's form), or
+    lines such as ``A. text`` / ``(B) text`` / ``C: text`` (copies re-exported as plain text)."""
+    if isinstance(raw, dict):  # a parquet struct has every letter's field; unused ones are null
+        raw = {k: v for k, v in raw.items() if v is not None and str(v).strip()}
+        if raw:
+            return raw
+    elif isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            lines = [_OPTION_LINE.match(line) for line in raw.strip().splitlines() if line.strip()]
+            parsed = {m.group(1): m.group(2) for m in lines if m} if lines and all(lines) else None
+        if isinstance(parsed, dict) and parsed:
+            return parsed
+    raise CorruptDataError(f"options are neither a letter -> text map nor lettered lines: {str(raw)[:80]!r}", where=where,
+                           fix="expected JSON such as {\"A\": \"...\", \"B\": \"...\"} or lines 'A. ...'; re-download the set")
 
 
 def _item(r: dict, images: list, where: str) -> VQAItem:
-    raw = r.get("options_dict") or r.get("options")
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    if not isinstance(raw, dict):
-        raise CorruptDataError(f"row {r.get('dataset_index')} has options {raw!r}", where=where, fix="expected a letter -> text map")
+    raw = _options(r.get("options_dict") or r.get("options"), where)
     letters = sorted(raw)
     bench = NAMES[r["dataset_name"]]
     misc = r.get("misc")
