@@ -121,6 +121,10 @@ def test_unified_set_reads_lettered_option_lines_and_names_a_bad_row(monkeypatch
     use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "lines", rows=rows))
     docs = vqa.load_docs("pmc_vqa", "test")
     assert [(d.options, d.answer) for d in docs] == [(["CT", "MRI"], "B"), (["CT", "MRI"], "A")]
+    gap = [fx.medvlthinker_row(5, "pmc_vqa", {"A": "CT", "C": "MRI"}, "C")]
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "gap", rows=gap))
+    with pytest.raises(CorruptDataError, match=r"row 5 has option keys \['A', 'C'\]"):
+        vqa.load_docs("pmc_vqa", "test")
     bad = [fx.medvlthinker_row(7, "pmc_vqa", {"A": "CT"}, "A", raw_options="CT or MRI?")]
     use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "bad", rows=bad))
     with pytest.raises(CorruptDataError, match="options are neither a letter -> text map nor lettered lines: 'CT or MRI\\?'") as err:

@@ -50,6 +50,8 @@ def _options(raw, where: str) -> dict:
 def _item(r: dict, images: list, where: str) -> VQAItem:
     raw = _options(r.get("options_dict") or r.get("options"), where)
     letters = sorted(raw)
+    if letters != list("ABCDEFGHIJ"[: len(letters)]):  # docs letter options by position
+        raise CorruptDataError(f"row {r.get('dataset_index')} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
     bench = NAMES[r["dataset_name"]]
     misc = r.get("misc")
     misc = json.loads(misc) if isinstance(misc, str) and misc.strip().startswith("{") else (misc if isinstance(misc, dict) else {})
