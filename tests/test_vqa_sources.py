@@ -117,10 +117,12 @@ def test_unified_medvlthinker_set_serves_every_benchmark(monkeypatch, tmp_path):
 
 def test_unified_set_reads_lettered_option_lines_and_names_a_bad_row(monkeypatch, tmp_path):
     rows = [fx.medvlthinker_row(0, "pmc_vqa", {"A": "CT", "B": "MRI"}, "B", raw_options="A. CT\n(B) MRI"),
-            fx.medvlthinker_row(1, "pmc_vqa", {"A": "CT", "B": "MRI"}, "A", raw_options="A: CT\nB: MRI")]
+            fx.medvlthinker_row(1, "pmc_vqa", {"A": "CT", "B": "MRI"}, "A", raw_options="A: CT\nB: MRI", misc='{"question_type": "modality"'),
+            fx.medvlthinker_row(2, "pmc_vqa", {"A": "CT", "B": "MRI"}, "A", misc='{"question_type": "modality"}')]
     use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "lines", rows=rows))
     docs = vqa.load_docs("pmc_vqa", "test")
-    assert [(d.options, d.answer) for d in docs] == [(["CT", "MRI"], "B"), (["CT", "MRI"], "A")]
+    assert [(d.options, d.answer) for d in docs] == [(["CT", "MRI"], "B"), (["CT", "MRI"], "A"), (["CT", "MRI"], "A")]
+    assert [d.meta["question_type"] for d in docs] == ["unknown", "unknown", "modality"]  # truncated misc JSON: unknown, not a crash
     gap = [fx.medvlthinker_row(5, "pmc_vqa", {"A": "CT", "C": "MRI"}, "C")]
     use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "gap", rows=gap))
     with pytest.raises(CorruptDataError, match=r"row 5 has option keys \['A', 'C'\]"):

@@ -176,10 +176,10 @@ def medxpertqa_release(root: Path, zipped: bool = False) -> Path:
     return root
 
 
-def medvlthinker_row(i: int, name: str, options: dict, label: str, raw_options: str | None = None) -> dict:
+def medvlthinker_row(i: int, name: str, options: dict, label: str, raw_options: str | None = None, misc: str = "{}") -> dict:
     """One hub row; ``raw_options`` replaces the JSON string of ``options`` (other encodings)."""
     return {"images": [{"bytes": png_bytes(i), "path": None}], "question": f"Question {i}?", "options": raw_options if raw_options is not None else json.dumps(options),
-            "answer_label": label, "answer": options.get(label, ""), "reasoning": "", "dataset_name": name, "dataset_index": i, "hash": f"h{i}", "misc": "{}"}
+            "answer_label": label, "answer": options.get(label, ""), "reasoning": "", "dataset_name": name, "dataset_index": i, "hash": f"h{i}", "misc": misc}
 
 
 def medvlthinker_hf(root: Path, rows: list[dict] | None = None) -> Path:

@@ -54,7 +54,12 @@ def _item(r: dict, images: list, where: str) -> VQAItem:
         raise CorruptDataError(f"row {r.get('dataset_index')} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
     bench = NAMES[r["dataset_name"]]
     misc = r.get("misc")
-    misc = json.loads(misc) if isinstance(misc, str) and misc.strip().startswith("{") else (misc if isinstance(misc, dict) else {})
+    if isinstance(misc, str):
+        try:  # metadata only (modality, question type): unreadable means unknown, not a failed load
+            misc = json.loads(misc)
+        except ValueError:
+            misc = None
+    misc = misc if isinstance(misc, dict) else {}
     label = str(r.get("answer_label") or "").strip().upper()
     return VQAItem(
         id=f"{bench}/medvlthinker/{r['dataset_index']}",
