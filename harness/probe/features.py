@@ -25,6 +25,7 @@ import inspect
 import json
 import os
 import tempfile
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 CACHE_ENV = "MEDBRIDGE_FEATURE_CACHE"
 # Bump when a change here changes the stored numbers, so old cache entries stop matching.
 EXTRACTION_VERSION = 2
+# Batches a GPU extraction may have queued ahead of the one it waits for.
+QUEUED_BATCHES = 2
 
 
 def default_cache_dir() -> Path:
@@ -264,8 +267,10 @@ def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, poolin
 
     One loop on this thread, no helper: on a GPU every step (upload, processor, tower, pooling,
     copy into pinned host memory) is queued without waiting, so the processor of batch i+1
-    runs while the GPU is still busy with batch i and the only sync is the one at the end; on a
-    CPU a helper thread would only compete with torch's own threads for the same cores."""
+    runs while the GPU is still busy with batch i. The loop waits only for the batch
+    ``QUEUED_BATCHES`` back, which keeps the GPU fed while bounding how far the host runs ahead
+    (and keeps the progress bar honest). On a CPU a helper thread would only compete with
+    torch's own threads for the same cores."""
     import torch
     from tqdm.auto import tqdm
 
@@ -273,16 +278,26 @@ def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, poolin
     if n == 0:
         raise ConfigError("no images to extract features from", fix="check the split is not empty")
     cuda = tower.device.type == "cuda"
-    out = None
+    out, queued = None, deque()
     with torch.inference_mode(), tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             features = tower.encode(tower.preprocess(images[start : start + batch_size]), pooling)
             if out is None:
                 out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
             out[start : start + len(features)].copy_(features, non_blocking=cuda)
-            bar.update(len(features))
-        if cuda:
-            torch.cuda.current_stream(tower.device).synchronize()
+            if not cuda:
+                bar.update(len(features))
+                continue
+            done = torch.cuda.Event()
+            done.record(torch.cuda.current_stream(tower.device))
+            queued.append((done, len(features)))
+            if len(queued) > QUEUED_BATCHES:
+                event, count = queued.popleft()
+                event.synchronize()
+                bar.update(count)
+        for event, count in queued:  # the rest, in order
+            event.synchronize()
+            bar.update(count)
     return out.numpy()
 
 
