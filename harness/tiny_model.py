@@ -204,7 +204,8 @@ LLAVA_CHAT_TEMPLATE = (
 
 def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
     """Tiny random checkpoints of other VLM families, to show the generic backend path works:
-    ``qwen2_vl`` (Qwen2-VL) and ``llava`` (LLaVA: CLIP vision tower + Llama text model).
+    ``qwen2_vl`` (Qwen2-VL), ``qwen3_vl`` (Qwen3-VL) and ``llava`` (LLaVA: CLIP vision tower +
+    Llama text model).
     No format teaching: tests only need them to load, encode images and sample."""
     import torch
     from transformers import GenerationConfig
@@ -228,6 +229,23 @@ def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
         )
         model = Qwen2VLForConditionalGeneration(config).eval()
         processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=4 * 28 * 28, max_pixels=64 * 28 * 28), tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    elif arch == "qwen3_vl":
+        from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        tokenizer = _train_tokenizer()
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+        config = Qwen3VLConfig(
+            text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                             rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+                             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+            # Qwen3-VL's layout: 16 px patches, a learned position table resampled per grid, deepstack taps.
+            vision_config=dict(depth=3, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+                               out_hidden_size=64, num_position_embeddings=64, deepstack_visual_indexes=[0, 1]),
+            image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        )
+        model = Qwen3VLForConditionalGeneration(config).eval()
+        image_processor = Qwen2VLImageProcessor(patch_size=16, merge_size=2, min_pixels=4 * 32 * 32, max_pixels=64 * 32 * 32)
+        processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
     elif arch == "llava":
         from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
@@ -242,7 +260,7 @@ def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
         # CLIP adds a CLS token, which the "default" strategy drops again: 1 additional token.
         processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14, vision_feature_select_strategy="default", num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
     else:
-        raise ValueError(f"unknown tiny architecture {arch!r}: use qwen2_5_vl, qwen2_vl or llava")
+        raise ValueError(f"unknown tiny architecture {arch!r}: use qwen2_5_vl, qwen2_vl, qwen3_vl or llava")
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
     model.save_pretrained(path)
     processor.save_pretrained(path)

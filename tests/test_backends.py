@@ -268,7 +268,7 @@ def test_openai_backend_unreachable_server_is_a_clear_error():
         backend.generate_until(make_requests([(0, 2, SAMPLED)]))
 
 
-@pytest.mark.parametrize("arch", ["qwen2_vl", "llava"])
+@pytest.mark.parametrize("arch", ["qwen2_vl", "qwen3_vl", "llava"])
 def test_hf_backend_serves_other_vlm_families(arch, tmp_path):
     from medbridge.harness.backends.hf import MedbridgeHF
     from medbridge.harness.tiny_model import build_tiny_vlm
@@ -282,7 +282,7 @@ def test_hf_backend_serves_other_vlm_families(arch, tmp_path):
     assert texts(backend.generate_until(make_requests([(0, 4, SAMPLED), (1, 1, GREEDY), (2, 1, GREEDY)]))) == first
 
 
-@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen2_vl", "llava"])
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen2_vl", "qwen3_vl", "llava"])
 def test_shared_prefill_gives_exactly_the_num_return_sequences_samples(arch, tmp_path, tiny_model):
     from medbridge.harness.backends.hf import MedbridgeHF
     from medbridge.harness.tiny_model import build_tiny_vlm

@@ -27,24 +27,46 @@ def test_packed_sdpa_equals_one_call_per_segment(bounds):
 
 
 @pytest.fixture(scope="module")
-def qwen2_vl_model(tmp_path_factory):
+def checkpoint(tmp_path_factory, tiny_model):
+    """Tiny checkpoint of an architecture, built once per module."""
     from medbridge.harness.tiny_model import build_tiny_vlm
 
-    return build_tiny_vlm(tmp_path_factory.mktemp("qwen2vl") / "ckpt", "qwen2_vl")
+    built = {"qwen2_5_vl": tiny_model}
+
+    def get(arch):
+        if arch not in built:
+            built[arch] = build_tiny_vlm(tmp_path_factory.mktemp(arch) / "ckpt", arch)
+        return str(built[arch])
+
+    return get
 
 
-@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen2_vl"])
-def test_packed_forward_gives_transformers_features_at_every_medmnist_size(arch, tiny_model, qwen2_vl_model):
+@pytest.mark.parametrize("arch,kind", [("qwen2_5_vl", "window"), ("qwen2_vl", "full"), ("qwen3_vl", "interp")])
+def test_packed_forward_gives_transformers_features_at_every_medmnist_size(arch, kind, checkpoint):
     """128 px makes uneven windows (the per-segment fallback); the others even ones."""
-    ckpt = str(tiny_model if arch == "qwen2_5_vl" else qwen2_vl_model)
-    packed, plain = VisionTower.load(ckpt, "cpu"), VisionTower.load(ckpt, "cpu", packed=False)
-    assert packed.geometry is not None and plain.geometry is None
+    packed, plain = VisionTower.load(checkpoint(arch), "cpu"), VisionTower.load(checkpoint(arch), "cpu", packed=False)
+    assert packed.geometry is not None and packed.geometry.kind == kind and plain.geometry is None
     assert packed.encoder.config._attn_implementation == ATTENTION_NAME
     assert plain.encoder.config._attn_implementation != ATTENTION_NAME
     rng = np.random.default_rng(1)
     for size in (28, 64, 128, 224):
         images = rng.integers(0, 256, (5, size, size, 3), dtype=np.uint8)
         np.testing.assert_allclose(extract(packed, images, batch_size=5, progress=False), extract(plain, images, batch_size=5, progress=False), rtol=1e-5, atol=1e-6)
+
+
+def test_qwen3_vl_features_are_its_own_image_features_mean_pooled(checkpoint):
+    """Qwen3-VL (16 px patches, resampled position table, deepstack): same tokens as the model's own path."""
+    from transformers import AutoImageProcessor, AutoModelForImageTextToText
+
+    images = np.random.default_rng(2).integers(0, 256, (4, 64, 64), dtype=np.uint8)
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint("qwen3_vl")).eval()
+    inputs = AutoImageProcessor.from_pretrained(checkpoint("qwen3_vl"))(images=[np.stack([im] * 3, -1) for im in images], return_tensors="pt")
+    with torch.inference_mode():
+        per_image = model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output
+    expected = np.stack([t.float().mean(0).numpy() for t in per_image])
+    tower = VisionTower.load(checkpoint("qwen3_vl"), "cpu")
+    assert tower.kind == "qwen" and tower.merge_size == 2
+    np.testing.assert_allclose(extract(tower, images, batch_size=3, progress=False), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_packed_forward_does_not_grow_with_images_or_windows(tiny_model):

@@ -3,8 +3,8 @@ probe of the same checkpoint cost no extraction.
 
 Two ways into a checkpoint's image encoder:
 
-- ``qwen``: Qwen2-VL / Qwen2.5-VL (and any model whose ``visual`` module has a
-  ``spatial_merge_size``). ``visual(pixel_values, grid_thw)`` returns the merged tokens of all
+- ``qwen``: Qwen2-VL / Qwen2.5-VL / Qwen3-VL (and any model whose ``visual`` module has a
+  ``spatial_merge_size``; Qwen3-VL's deepstack taps are not used). ``visual(pixel_values, grid_thw)`` returns the merged tokens of all
   images of a batch concatenated (transformers 5 puts them in ``pooler_output``, 4.x returns the
   tensor); image i owns ``t*h*w / merge_size**2`` of them. This is the paper's ``linprobe.py``
   feature: tokens after the 2x2 merger, mean-pooled (max optional).

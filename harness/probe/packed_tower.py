@@ -1,5 +1,5 @@
-"""A sync-free, loop-free forward of Qwen2-VL / Qwen2.5-VL vision towers for batches of
-same-sized images (every MedMNIST split).
+"""A sync-free, loop-free forward of Qwen2-VL / Qwen2.5-VL / Qwen3-VL vision towers for
+batches of same-sized images (every MedMNIST split).
 
 transformers' own ``visual(pixel_values, grid_thw)`` has per-image Python work in every call:
 it builds rotary position ids and the window index image by image, reads ``grid_thw`` back
@@ -65,14 +65,17 @@ def register_attention() -> bool:
     return True
 
 
-def window_attention_kind(visual) -> str | None:
+def tower_kind(visual) -> str | None:
     """``window`` for Qwen2.5-VL-style towers (window + full blocks), ``full`` for Qwen2-VL-style
-    ones, None for anything whose forward this module does not know."""
+    ones, ``interp`` for Qwen3-VL-style ones (full blocks, learned position table resampled to
+    each grid), None for anything whose forward this module does not know."""
     name = type(visual).__name__
     if name.startswith("Qwen2_5_Vision"):
         return "window"
     if name.startswith("Qwen2Vision"):
         return "full"
+    if name.startswith("Qwen3VL") and name.endswith("VisionModel"):  # Qwen3-VL and Qwen3-VL-MoE
+        return "interp"
     return None
 
 
@@ -82,7 +85,7 @@ class TowerGeometry:
     def __init__(self, visual, device, max_entries: int = 8):
         from transformers import vision_utils  # transformers >= 5; the caller checks
 
-        self.visual, self.device, self.kind = visual, device, window_attention_kind(visual)
+        self.visual, self.device, self.kind = visual, device, tower_kind(visual)
         self.model_attention = visual.config._attn_implementation  # what transformers had picked
         self._utils, self._cache, self._max = vision_utils, OrderedDict(), max_entries
 
@@ -109,6 +112,11 @@ class TowerGeometry:
         if self.kind == "window":
             window_index, cu_window = u.get_vision_window_index(grid_thw, visual.spatial_merge_size, config.window_size, config.patch_size)
             out.update(window_index=window_index, cu_window_seqlens=cu_window, max_window_seqlen=int((cu_window[1:] - cu_window[:-1]).max()))
+        elif self.kind == "interp":
+            indices, weights = u.get_vision_interpolation_indices_and_weights(
+                grid_thw, num_grid_per_side=visual.num_grid_per_side, mode=visual.interpolation_mode,
+                align_corners=visual.interpolation_align_corners, spatial_merge_size=config.spatial_merge_size)
+            out.update(interp_indices=indices, interp_weights=weights)
         return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in out.items()}
 
 
@@ -116,7 +124,7 @@ def enable_packed_forward(visual, device) -> TowerGeometry | None:
     """Switch ``visual`` to ``packed_sdpa`` and return its geometry cache, or None (and leave the
     tower untouched) where transformers or the tower does not support it. A tower already set
     to a flash-attn implementation keeps it: flash varlen is as good, and the geometry still helps."""
-    if window_attention_kind(visual) is None or not register_attention():
+    if tower_kind(visual) is None or not register_attention():
         return None
     try:
         geometry = TowerGeometry(visual, device)
