@@ -278,10 +278,11 @@ def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, poolin
     if n == 0:
         raise ConfigError("no images to extract features from", fix="check the split is not empty")
     cuda = tower.device.type == "cuda"
+    side = torch.cuda.Stream(tower.device) if cuda else None
     out, queued = None, deque()
     with torch.inference_mode(), tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
-            features = tower.encode(tower.preprocess(images[start : start + batch_size]), pooling)
+            features = tower.encode(_preprocess_on(tower, images[start : start + batch_size], side), pooling)
             if out is None:
                 out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
             out[start : start + len(features)].copy_(features, non_blocking=cuda)
@@ -299,6 +300,25 @@ def extract(tower: VisionTower, images: np.ndarray, batch_size: int = 64, poolin
             event.synchronize()
             bar.update(count)
     return out.numpy()
+
+
+def _preprocess_on(tower: VisionTower, chunk: np.ndarray, side):
+    """``tower.preprocess``, on the ``side`` stream when there is one. transformers' torchvision
+    processors wait for their stream once per call (they build the mean/std tensors from Python
+    lists on the device); on a side stream that wait covers the preprocessing only, not the
+    tower's queued forward passes on the main one."""
+    if side is None:
+        return tower.preprocess(chunk)
+    import torch
+
+    main = torch.cuda.current_stream(tower.device)
+    with torch.cuda.stream(side):
+        batch = tower.preprocess(chunk)
+    main.wait_stream(side)
+    for value in batch[0].values():
+        if isinstance(value, torch.Tensor) and value.is_cuda:
+            value.record_stream(main)  # made on the side stream: not reused there until main is done with it
+    return batch
 
 
 def distributed_state(cpu: bool = False):
