@@ -207,8 +207,8 @@ class VisionTower:
         kwargs = {"return_tensors": "pt"}
         fast = "disable_grouping" in self._processor_kwargs  # torchvision-based: takes tensors, maybe a device
         if fast and "device" in self._processor_kwargs and self.device.type == "cuda":
-            # The compact uint8 batch goes up pinned and non_blocking (a plain .to(cuda) of
-            # pageable memory waits for the whole stream, stalling the queued forward pass).
+            # The compact uint8 batch goes up pinned and non_blocking: a plain .to(cuda) of
+            # pageable memory waits for everything queued on the stream before it.
             x = x.pin_memory().to(self.device, non_blocking=True)
             kwargs["device"] = self.device
         x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)

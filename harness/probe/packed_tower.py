@@ -36,9 +36,6 @@ def packed_sdpa(module, query, key, value, attention_mask=None, scaling=None, dr
     import torch.nn.functional as F
 
     _, heads, total, dim = query.shape
-    if cu_seq_lens_q is None:  # one segment
-        out = F.scaled_dot_product_attention(query, key, value, scale=scaling, dropout_p=dropout)
-        return out.transpose(1, 2), None
     segments = cu_seq_lens_q.shape[0] - 1  # a shape, known on the host: no sync
     if max_length_q is not None and max_length_q * segments == total:
         # Each segment is at most max_length_q long and together they fill `total`, so all are
