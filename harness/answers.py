@@ -62,6 +62,38 @@ def option_letters(n_options: int) -> str:
     return LETTERS[:n_options]
 
 
+def letter_of_index(index: int) -> str:
+    """Option letter by position: 0 -> ``A``."""
+    if not 0 <= index < len(LETTERS):
+        raise ValueError(f"option index {index} is outside 0..{len(LETTERS) - 1}")
+    return LETTERS[index]
+
+
+def index_of_letter(letter: str) -> int:
+    """Option position of a letter: ``A`` -> 0 (upper case only: letters in docs are canonical)."""
+    if len(letter) != 1 or letter not in LETTERS:
+        raise ValueError(f"{letter!r} is not an option letter")
+    return LETTERS.index(letter)
+
+
+def match_option_text(text: str, options: list[str]) -> str | None:
+    """The letter of the one option whose text equals ``text`` (case, spacing and a final full
+    stop ignored), else None; the grader and the VQA sources' answer matching share this."""
+    wanted = _normalise(text)
+    hits = [LETTERS[i] for i, opt in enumerate(options) if _normalise(opt) == wanted]
+    return hits[0] if len(hits) == 1 else None
+
+
+def format_answer(letter: str, think: str = "") -> str:
+    """The completion the prompt asks for, ``<think>…</think><answer>X</answer>``: the inverse
+    of :func:`parse_answer` (SFT targets and the tiny model's format teaching are built here)."""
+    if len(letter) != 1 or letter not in LETTERS:
+        raise ValueError(f"{letter!r} is not an option letter")
+    if "<answer>" in think.lower() or "</think>" in think.lower():
+        raise ValueError("the think text must not contain <answer> or </think> tags")
+    return f"<think>{think}</think><answer>{letter}</answer>"
+
+
 def _answer_span(completion: str) -> str | None:
     blocks = _ANSWER_BLOCK.findall(completion)
     opens = list(_ANSWER_OPEN.finditer(completion))
@@ -104,11 +136,8 @@ def parse_answer(completion: str, options: list[str]) -> ParsedAnswer:
         if m and (not m.group(2) or _text_agrees(m.group(1), m.group(2), options)):
             letter = m.group(1)
     if letter is None:
-        wanted = _normalise(content)
-        hits = [LETTERS[i] for i, opt in enumerate(options) if _normalise(opt) == wanted]
-        if len(hits) == 1:
-            return ParsedAnswer(hits[0], "ok")
-        return ParsedAnswer(None, "unrecognised")
+        by_text = match_option_text(content, options)
+        return ParsedAnswer(by_text, "ok") if by_text else ParsedAnswer(None, "unrecognised")
     if letter not in valid:
         return ParsedAnswer(None, "out_of_range")
     return ParsedAnswer(letter, "ok")

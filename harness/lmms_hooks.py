@@ -20,35 +20,9 @@ from .errors import ConfigError, MedbridgeError
 from .metrics import PASS_KS, question_scores
 from .prompt import render_mcq_prompt
 
-# source name -> callable(dataset_name, split) -> list[MCQDoc]
-_SOURCES = {}
-
-
-def register_source(name: str):
-    def wrap(fn):
-        _SOURCES[name] = fn
-        return fn
-
-    return wrap
-
-
-@register_source("medmnist")
-def _medmnist(dataset_name: str, split: str):
-    from .sources import medmnist
-
-    return medmnist.load_docs(dataset_name, split=split)
-
-
-@register_source("vqa")
-def _vqa(dataset_name: str, split: str):
-    from .sources import vqa
-
-    return vqa.load_docs(dataset_name, split=split)
-
-
 def source_docs(dataset):
     """``process_docs``: swap the one-line source file for the source's MCQ docs."""
-    from .sources import docs_to_dataset
+    from .sources import docs_to_dataset, get_source
 
     if len(dataset) != 1 or "medbridge_source" not in dataset.column_names:
         raise ConfigError(
@@ -57,14 +31,13 @@ def source_docs(dataset):
             fix='point dataset_kwargs.data_files at a file holding {"medbridge_source": "<name>"}',
         )
     source = dataset[0]["medbridge_source"]
-    if source not in _SOURCES:
-        raise ConfigError(f"unknown medbridge source {source!r}", fix=f"use one of: {', '.join(sorted(_SOURCES))}")
+    loader = get_source(source)
     name = dataset.info.config_name
     if not name or name == "default":
         raise ConfigError(f"task data from source {source!r} needs dataset_name", fix="add e.g. `dataset_name: breastmnist` to the task YAML")
     split = str(dataset.split)
     try:
-        return docs_to_dataset(_SOURCES[source](name, split))
+        return docs_to_dataset(loader(name, split))
     except MedbridgeError as exc:
         # lmms-eval retries dataset loading and then reports a bare RetryError: say it plainly once.
         if str(exc) not in _reported:

@@ -32,3 +32,12 @@ def _template(name: str) -> jinja2.Template:
 def render_mcq_prompt(question: str, options: list[str], template: str = DEFAULT_TEMPLATE) -> str:
     lettered = list(zip(option_letters(len(options)), options))
     return _template(template).render(question=question.strip(), options=lettered).strip()
+
+
+def mcq_messages(question: str, options: list[str], n_images: int = 1, template: str = DEFAULT_TEMPLATE) -> list[dict]:
+    """The user turn an MCQ is asked in, as Hugging Face chat messages: one image part per
+    image, then the rendered prompt (the order lmms-eval's chat tasks build). Training renders
+    its prompts here, so a model is trained on exactly the turn evaluation sends it."""
+    parts = [{"type": "image"} for _ in range(n_images)]
+    parts.append({"type": "text", "text": render_mcq_prompt(question, options, template=template)})
+    return [{"role": "user", "content": parts}]

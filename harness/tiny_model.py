@@ -159,7 +159,8 @@ def teach_answer_format(model, processor, steps: int = 120, batch: int = 8, seed
     import torch
     from PIL import Image
 
-    from .prompt import render_mcq_prompt
+    from .answers import format_answer, letter_of_index
+    from .prompt import mcq_messages
     from .sources.medmnist import DATASETS, class_names
 
     rng = np.random.default_rng(seed)
@@ -173,10 +174,9 @@ def teach_answer_format(model, processor, steps: int = 120, batch: int = 8, seed
         texts, images, targets = [], [], []
         for _ in range(batch):
             question, options = questions[rng.integers(len(questions))]
-            letter = chr(ord("A") + int(rng.integers(len(options))))
-            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": render_mcq_prompt(question, options)}]}]
-            prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            target = f"<think>The image is read.</think><answer>{letter}</answer><|im_end|>"
+            letter = letter_of_index(int(rng.integers(len(options))))
+            prompt = processor.apply_chat_template(mcq_messages(question, options), add_generation_prompt=True, tokenize=False)
+            target = format_answer(letter, think="The image is read.") + "<|im_end|>"
             texts.append(prompt + target)
             targets.append(target)
             images.append(Image.fromarray(rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)))

@@ -49,3 +49,36 @@ def test_grade_scores_unreadable_answers_wrong():
 def test_parse_answer_rejects_an_empty_option_list():
     with pytest.raises(ValueError):
         parse_answer("<answer>A</answer>", [])
+
+
+def test_format_answer_is_the_inverse_of_the_parser_for_every_letter():
+    from medbridge.harness.answers import format_answer, letter_of_index
+
+    options = [f"option {i}" for i in range(14)]
+    for i in range(len(options)):
+        letter = letter_of_index(i)
+        completion = format_answer(letter, think="The lesion has smooth margins.")
+        assert completion == f"<think>The lesion has smooth margins.</think><answer>{letter}</answer>"
+        assert parse_answer(completion, options).letter == letter
+
+
+def test_format_answer_refuses_what_would_change_the_grade():
+    from medbridge.harness.answers import format_answer
+
+    with pytest.raises(ValueError):
+        format_answer("a")
+    with pytest.raises(ValueError):
+        format_answer("B", think="maybe <answer>C</answer>")
+
+
+def test_letter_index_helpers_round_trip_and_refuse_bad_input():
+    from medbridge.harness.answers import index_of_letter, letter_of_index, match_option_text
+
+    assert [index_of_letter(letter_of_index(i)) for i in range(26)] == list(range(26))
+    for bad in ("", "AB", "a", "1"):
+        with pytest.raises(ValueError):
+            index_of_letter(bad)
+    with pytest.raises(ValueError):
+        letter_of_index(26)
+    assert match_option_text(" Normal,  Benign. ", OPTIONS) == "B"
+    assert match_option_text("benign", OPTIONS) is None

@@ -144,3 +144,21 @@ def test_real_pneumoniamnist_test_split_balances_to_468(tmp_path):
     docs = medmnist.load_docs("pneumonia", root=tmp_path, size=28)
     # Table 1's PneumoniaMNIST accuracies fit n = 468 (e.g. 92.52 = 433 / 468).
     assert len(docs) == 468 and Counter(d.answer for d in docs) == {"A": 234, "B": 234}
+
+
+def test_source_registry_serves_medmnist_and_names_close_sources(sample_root):
+    from medbridge.harness.errors import ConfigError
+    from medbridge.harness.sources import get_source, load_source_docs, source_names
+
+    assert {"medmnist", "vqa"} <= set(source_names())
+    docs = load_source_docs("medmnist", "breast", "test", root=sample_root, size=28)
+    assert docs and docs[0].id.startswith("breastmnist/test/")
+    with pytest.raises(ConfigError, match="did you mean 'medmnist'"):
+        get_source("medmnis")
+
+
+def test_mcq_messages_put_one_image_part_per_image_before_the_prompt():
+    from medbridge.harness.prompt import mcq_messages, render_mcq_prompt
+
+    messages = mcq_messages("Which organ?", ["liver", "kidney"], n_images=2)
+    assert messages == [{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": render_mcq_prompt("Which organ?", ["liver", "kidney"])}]}]

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..answers import option_letters
+from ..answers import index_of_letter, option_letters
 
 
 @dataclass
@@ -35,7 +35,7 @@ class MCQDoc:
 
     @property
     def answer_text(self) -> str:
-        return self.options[ord(self.answer) - ord("A")]
+        return self.options[index_of_letter(self.answer)]
 
     def to_row(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..answers import letter_of_index
 from ..errors import CorruptDataError, DataNotFoundError
 from .mcq import MCQDoc
 
@@ -266,7 +267,7 @@ def load_docs(name: str, split: str = "test", root=None, size=None, per_class=No
                 images=[_to_pil(images[i])],
                 question=ds.question,
                 options=names,
-                answer=chr(ord("A") + label),
+                answer=letter_of_index(label),
                 modality=ds.modality,
                 source="medmnist",
                 meta={"dataset": ds.flag, "split": split, "index": int(i), "label": label, "size": size, "question_type": "classification"},

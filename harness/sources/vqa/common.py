@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...answers import match_option_text, option_letters
 from ...errors import CorruptDataError, DataNotFoundError
 from ..mcq import MCQDoc
 
@@ -163,10 +164,10 @@ def to_docs(items: list[VQAItem], benchmark: str) -> list[MCQDoc]:
 
 
 def letter_of(answer: str, options: list[str]) -> str | None:
-    """The letter of ``answer`` given as a letter (``C``) or as option text."""
+    """The letter of ``answer`` given as a letter (``C``) or as option text (the grader's match)."""
     text = (answer or "").strip()
-    if len(text) == 1 and text.upper() in "ABCDEFGHIJ"[: len(options)]:
+    if not options:
+        return None
+    if len(text) == 1 and text.upper() in option_letters(len(options)):
         return text.upper()
-    norm = " ".join(text.lower().split())
-    hits = [i for i, opt in enumerate(options) if " ".join(opt.lower().split()) == norm]
-    return "ABCDEFGHIJ"[hits[0]] if len(hits) == 1 else None
+    return match_option_text(text, options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+from ...answers import LETTERS
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem
 from .locations import hf_table, hub_dataset, undecoded
@@ -50,7 +51,7 @@ def _options(raw, where: str) -> dict:
 def _item(r: dict, images: list, where: str) -> VQAItem:
     raw = _options(r.get("options_dict") or r.get("options"), where)
     letters = sorted(raw)
-    if letters != list("ABCDEFGHIJ"[: len(letters)]):  # docs letter options by position
+    if letters != list(LETTERS[: len(letters)]):  # docs letter options by position
         raise CorruptDataError(f"row {r.get('dataset_index')} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
     bench = NAMES[r["dataset_name"]]
     misc = r.get("misc")

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from ...answers import LETTERS
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem, letter_of
 from .locations import hf_table, hub_dataset, hub_snapshot, unpacked, undecoded
@@ -35,7 +36,7 @@ def _item(r: dict, i: int, images: list, where: str) -> VQAItem:
         raw = json.loads(raw)
     letters = sorted(k for k, v in raw.items() if v is not None)
     options = [str(raw[k]) for k in letters]
-    if letters != list("ABCDEFGHIJ"[: len(letters)]):
+    if letters != list(LETTERS[: len(letters)]):
         raise CorruptDataError(f"row {r.get('id', i)} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
     label = str(r.get("label") or "").strip()
     return VQAItem(
