@@ -21,11 +21,8 @@ from lmms_eval.api.model import lmms
 from loguru import logger
 from tqdm import tqdm
 
+from ..sampling import generation_settings, question_seed, truncate_at_stop
 from .cache import SampleCache, sample_key
-
-# Generation settings that decide a sample (anything else in gen_kwargs is ignored).
-_GEN_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "do_sample", "until", "repetition_penalty", "num_beams")
-
 
 @dataclass
 class Question:
@@ -66,27 +63,6 @@ def group_clones(requests: list) -> list[Question]:
             order.append(q)
         q.positions.append(pos)
     return order
-
-
-def generation_settings(gen_kwargs: dict, default_max_new_tokens: int) -> dict:
-    gen = {k: gen_kwargs[k] for k in _GEN_KEYS if k in gen_kwargs}
-    gen.setdefault("max_new_tokens", default_max_new_tokens)
-    temperature = float(gen.get("temperature") or 0.0)
-    gen["temperature"] = temperature
-    gen["do_sample"] = temperature > 0  # like lmms-eval's own backends: temperature decides
-    until = gen.get("until") or []
-    gen["until"] = [until] if isinstance(until, str) else list(until)
-    return gen
-
-
-def question_seed(seed: int, task: str, split: str, doc_id) -> int:
-    digest = hashlib.sha256(f"{seed}:{task}:{split}:{doc_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def truncate_at_stop(text: str, until: list[str]) -> str:
-    cut = min((text.find(s) for s in until if s and s in text), default=-1)
-    return text[:cut] if cut >= 0 else text
 
 
 class KSampleBackend(lmms):

@@ -19,7 +19,7 @@ import os
 
 from ..errors import ConfigError
 from .base import KSampleBackend
-from .hf import image_identity
+from ..sampling import image_identity
 
 
 def _data_url(image) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
 from .base import KSampleBackend
-from .hf import image_identity
+from ..sampling import image_identity
 
 
 def _import_vllm():
