@@ -153,6 +153,22 @@ def _text_agrees(letter: str, text: str, options: list[str]) -> bool:
     return bool(got) and want.startswith(got)
 
 
+_TAG = re.compile(r"</?(?:think|answer)>", re.IGNORECASE)
+_STRICT_FORMAT = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.IGNORECASE | re.DOTALL)
+
+
+def answer_blocks(completion: str) -> int:
+    """How many ``<answer>`` tags a completion opens."""
+    return len(_ANSWER_OPEN.findall(completion or ""))
+
+
+def follows_format(completion: str) -> bool:
+    """Exactly one ``<think>…</think>`` followed by exactly one non-empty ``<answer>…</answer>``
+    and nothing else: the layout the prompt asks for (the RL format reward)."""
+    m = _STRICT_FORMAT.fullmatch(completion or "")
+    return bool(m) and not _TAG.search(m.group(1)) and not _TAG.search(m.group(2)) and bool(m.group(2).strip())
+
+
 def grade(completion: str, options: list[str], answer: str) -> Grade:
     """Score one completion against the gold letter ``answer``."""
     parsed = parse_answer(completion, options)

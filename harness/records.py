@@ -238,3 +238,37 @@ def read_record(path: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise RecordError(f"result record is not valid JSON (line {exc.lineno}: {exc.msg})", where=str(path), fix="fix the file or re-create it with `medbridge leaderboard add`") from exc
     return validate_record(record, str(path))
+
+
+# ---- lineage from a training run card (medbridge.training writes run_card.json beside the weights) ----
+RUN_CARD = "run_card.json"
+
+
+def read_run_card(model: str | Path) -> dict | None:
+    """The run card of a local checkpoint folder, or None when it has none (e.g. a hub model)."""
+    path = Path(model).expanduser() / RUN_CARD
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"unreadable run card ({exc})", where=str(path), fix="restore it from the training run, or delete it to evaluate without lineage")
+    if not isinstance(card, dict) or not all(isinstance(card.get(k), str) and card[k] for k in ("name", "stage", "parent", "base_model")):
+        raise RecordError("run card lacks name, stage, parent or base_model", where=str(path), fix="restore it from the training run")
+    return card
+
+
+def apply_run_card(records: list[dict], card: dict | None) -> list[dict]:
+    """Put a run card's lineage into records: the leaderboard row name, parent, stage and
+    trained-on datasets (``leaderboard add`` flags still override), plus the card's summary."""
+    if not card:
+        return records
+    for record in records:
+        model = record["model"]
+        model.setdefault("display_name", card["name"])
+        model.setdefault("parent", card["parent"])
+        model.setdefault("stage", card["stage"] if card["stage"] in STAGES else None)
+        if card.get("trained_on"):
+            model.setdefault("trained_on", list(card["trained_on"]))
+        record["training"] = {k: card.get(k) for k in ("algorithm", "base_model", "lineage", "parent_fingerprint", "steps", "data")}
+    return records

@@ -1,0 +1,85 @@
+"""Where a run's files go, and which checkpoint a ``--resume`` continues from.
+
+A run folder (``output_dir``) holds ``checkpoints/checkpoint-N/`` (TRL/transformers resume
+points: weights, optimizer, scheduler, RNG, trainer state, and for GRPO-CARE the EMA
+reference) and, once training has finished, ``model/`` (the final weights, processor and
+``run_card.json``). transformers writes a checkpoint file by file, so a kill can leave a
+partial one: medbridge marks a checkpoint complete only after everything is on disk, and
+``--resume`` takes the newest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from medbridge.harness.errors import ConfigError
+
+COMPLETE_MARKER = "medbridge-checkpoint-complete"
+RUN_STATE = "medbridge_run_state.json"  # wall time and monitor history so far, for --resume
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def final_model_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "model"
+
+
+def complete_checkpoints(run_dir: str | Path) -> list[Path]:
+    folder = checkpoints_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and (p / COMPLETE_MARKER).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def resume_checkpoint(run_dir: str | Path) -> Path:
+    found = complete_checkpoints(run_dir)
+    if not found:
+        raise ConfigError("--resume: no complete checkpoint to resume from", where=str(checkpoints_dir(run_dir)),
+                          fix="start the run without --resume (checkpoints are written every `save_steps` steps)")
+    return found[-1]
+
+
+def check_fresh_run(run_dir: str | Path) -> None:
+    """A new run must not mix its checkpoints or final model with an earlier run's."""
+    run_dir = Path(run_dir)
+    if final_model_dir(run_dir).exists() or complete_checkpoints(run_dir):
+        raise ConfigError("output_dir already holds a run", where=str(run_dir),
+                          fix="pass --resume to continue it, or choose another output_dir")
+
+
+def read_run_state(checkpoint: str | Path) -> dict:
+    path = Path(checkpoint) / RUN_STATE
+    return json.loads(path.read_text()) if path.is_file() else {"wall_seconds": 0.0, "monitor_history": []}
+
+
+class MarksCompleteCheckpoints:
+    """Trainer mixin: after transformers (and subclasses) wrote ``checkpoint-N``, add medbridge's
+    state (wall time, monitor history, subclass extras) and mark it complete."""
+
+    medbridge_monitor = None  # the PassAtKMonitor, when the run has one
+    medbridge_wall_before = 0.0  # wall seconds of earlier segments of a resumed run
+    medbridge_started = None
+
+    def medbridge_wall_seconds(self) -> float:
+        started = self.medbridge_started if self.medbridge_started is not None else time.perf_counter()
+        return self.medbridge_wall_before + time.perf_counter() - started
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        self._save_extra_checkpoint_state(folder)
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            history = self.medbridge_monitor.history if self.medbridge_monitor is not None else []
+            (folder / RUN_STATE).write_text(json.dumps({"wall_seconds": self.medbridge_wall_seconds(), "monitor_history": history}, indent=1) + "\n")
+            (folder / COMPLETE_MARKER).write_text(f"{self.state.global_step}\n")
+
+    def _save_extra_checkpoint_state(self, folder: Path) -> None:
+        """Hook for state transformers does not save (every process calls it)."""
