@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,24 @@ from trl import GRPOConfig, SFTConfig
 from medbridge.harness.errors import ConfigError
 
 _LOADER_KEYS = {"include"}
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. PyYAML's 1.1 rules read `no` / `off` as False, which
+    turns TRL's ``save_strategy: no`` into an invalid strategy."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+# ... and 1.2 floats: `1e-6` (no dot) is a number, as learning rates are usually written
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
 
 
 @dataclass
@@ -66,7 +85,10 @@ class DataConfig:
 
 @dataclass
 class MonitorFields:
-    """The Pass@K monitor's settings (shared by SFT and GRPO configs)."""
+    """The Pass@K monitor's settings and the processor's (shared by SFT and GRPO configs)."""
+
+    # passed to AutoProcessor.from_pretrained, e.g. {max_pixels: 802816} for Qwen image budgets
+    processor_kwargs: dict = field(default_factory=dict)
 
     monitor_every: int = 0  # optimizer steps between evaluations of the monitor set; 0: off
     monitor_k: int = 16  # samples per question; pass@k reported for every power of two <= k, and k
@@ -135,7 +157,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         where = f"included from {seen[-1]}" if seen else None
         raise ConfigError(f"training config not found: {path}", where=where, fix="pass a YAML file, e.g. training/configs/tiny_sft.yaml")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = _yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})", where=str(path)) from exc
     if not isinstance(raw, dict):
@@ -174,7 +196,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r} is not KEY=VALUE", fix="e.g. --set learning_rate=1e-5 or --set data.limit=64")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = _yaml(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return key.strip().split("."), parsed
@@ -202,6 +224,10 @@ def load_config(path: str | Path, kind: str, overrides: list[str] | None = None)
         raise ConfigError("no `model` to start from", where=where, fix="add `model: <checkpoint folder or hub id>` or pass --set model=...")
     if not values.get("output_dir"):
         raise ConfigError("no `output_dir`", where=where, fix="add `output_dir: runs/NAME` or pass --set output_dir=...")
+    if "use_cpu" not in values:  # accelerate forms a CPU process group (gloo) only when told it is on the CPU
+        import torch
+
+        values["use_cpu"] = not torch.cuda.is_available()
     try:
         config = cls(**values)
     except ConfigError as exc:

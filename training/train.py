@@ -22,11 +22,11 @@ from .data import data_fingerprint, monitor_docs, training_docs
 from .run_card import build_run_card, parent_lineage, write_run_card
 
 
-def _processor(model: str, trust_remote_code: bool):
+def _processor(model: str, trust_remote_code: bool, kwargs: dict | None = None):
     from transformers import AutoProcessor
 
     try:
-        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code, **(kwargs or {}))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot load a processor ({type(exc).__name__})", where=model, fix="the checkpoint needs its processor / tokenizer files") from exc
     template = getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
@@ -71,7 +71,7 @@ def prepare(kind: str, config_path: str, overrides: list[str] | None = None, res
         check_fresh_run(run_dir)
     if kind == "grpo":
         _check_group_size(config)
-    processor = _processor(config.model, config.trust_remote_code)
+    processor = _processor(config.model, config.trust_remote_code, config.processor_kwargs)
     docs = training_docs(config.data_config)
     monitor = monitor_docs(config.data_config) if config.monitor_every else []
     return config, processor, docs, monitor, resume_from
