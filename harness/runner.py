@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import MedbridgeError
-from .fingerprint import check_checkpoint, checkpoint_fingerprint
-from .records import build_records, write_json_atomic, write_records
+from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
+from .records import apply_run_card, build_records, read_run_card, write_json_atomic, write_records
 from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
 
 DEFAULT_BACKEND = "medbridge_hf"
@@ -194,6 +194,8 @@ def evaluate(
         model_args=margs,
         data=described,
     )
+    # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
+    apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
     write_records(records, output / "records")
     write_json_atomic(output / "groups.json", results.get("groups", {}))
     return records

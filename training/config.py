@@ -224,6 +224,8 @@ def load_config(path: str | Path, kind: str, overrides: list[str] | None = None)
         raise ConfigError("no `model` to start from", where=where, fix="add `model: <checkpoint folder or hub id>` or pass --set model=...")
     if not values.get("output_dir"):
         raise ConfigError("no `output_dir`", where=where, fix="add `output_dir: runs/NAME` or pass --set output_dir=...")
+    if cls is GRPOCareConfig:
+        _check_group_size(values, where)
     if "use_cpu" not in values:  # accelerate forms a CPU process group (gloo) only when told it is on the CPU
         import torch
 
@@ -236,6 +238,23 @@ def load_config(path: str | Path, kind: str, overrides: list[str] | None = None)
         raise ConfigError(f"invalid training config: {str(exc).splitlines()[0]}", where=where) from exc
     config.config_files = files
     return config
+
+
+def _check_group_size(values: dict, where: str) -> None:
+    """Each generation batch must hold whole groups of G completions (TRL's check, said plainly)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device = int(values.get("per_device_train_batch_size", 8))
+    steps = int(values.get("steps_per_generation") or values.get("gradient_accumulation_steps") or 1)
+    total = int(values.get("generation_batch_size") or per_device * world * steps)
+    groups = int(values.get("num_generations", 8))
+    if total % groups:
+        raise ConfigError(
+            f"the generation batch ({total} completions = {per_device} per device x {world} process(es) x {steps} step(s)) "
+            f"is not a multiple of num_generations={groups}", where=where,
+            fix="per_device_train_batch_size counts completions, not prompts: make the batch a multiple of num_generations",
+        )
 
 
 def resolved_dict(config) -> dict:

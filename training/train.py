@@ -39,20 +39,6 @@ def _processor(model: str, trust_remote_code: bool, kwargs: dict | None = None):
     return processor
 
 
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _check_group_size(config) -> None:
-    per_step = config.per_device_train_batch_size * _world_size() * config.steps_per_generation
-    if per_step % config.num_generations:
-        raise ConfigError(
-            f"the generation batch ({config.per_device_train_batch_size} per device x {_world_size()} process(es) x "
-            f"{config.steps_per_generation} steps = {per_step} completions) is not a multiple of num_generations={config.num_generations}",
-            fix="per_device_train_batch_size counts completions: make it (or its product with processes and steps) a multiple of num_generations",
-        )
-
-
 def _trained_on(data) -> list[str]:
     if data.source == "medmnist":
         from medbridge.harness.sources.medmnist import lookup
@@ -69,8 +55,6 @@ def prepare(kind: str, config_path: str, overrides: list[str] | None = None, res
     resume_from = str(resume_checkpoint(run_dir)) if resume else None
     if not resume:
         check_fresh_run(run_dir)
-    if kind == "grpo":
-        _check_group_size(config)
     processor = _processor(config.model, config.trust_remote_code, config.processor_kwargs)
     docs = training_docs(config.data_config)
     monitor = monitor_docs(config.data_config) if config.monitor_every else []
