@@ -49,12 +49,11 @@ class _StepTimer:
 
 
 def _sft_arm(arm: str, model: str, root: str, out: str, steps: int):
-    from trl import SFTTrainer
-
     from medbridge.training.config import load_config
     from medbridge.training.data import sft_dataset, training_docs
     from medbridge.training.sft import build_sft_trainer
     from medbridge.training.train import _processor
+    from trl import SFTTrainer
 
     config = load_config(REPO / "training/configs/tiny_sft.yaml", "sft",
                          [f"model={model}", f"output_dir={out}", f"data.root={root}", f"max_steps={steps}", "save_strategy=no",
@@ -69,13 +68,12 @@ def _sft_arm(arm: str, model: str, root: str, out: str, steps: int):
 
 
 def _grpo_arm(arm: str, model: str, root: str, out: str, steps: int, length: int):
-    from trl import GRPOTrainer
-
     from medbridge.training.config import load_config
     from medbridge.training.data import grpo_dataset, training_docs
     from medbridge.training.grpo_care import GRPOCareTrainer
     from medbridge.training.rewards import accuracy_reward, format_reward
     from medbridge.training.train import _processor
+    from trl import GRPOTrainer
 
     overrides = [f"model={model}", f"output_dir={out}", f"data.root={root}", f"max_steps={steps}", "save_strategy=no", "logging_steps=1000",
                  f"max_completion_length={length}", f"generation_kwargs={{min_new_tokens: {length}}}", "monitor_every=0",

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from conftest import run_cli  # noqa: E402
+from conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]

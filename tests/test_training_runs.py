@@ -13,7 +13,7 @@ import torch
 
 pytest.importorskip("trl")
 
-from medbridge.harness.errors import CheckpointError, ConfigError, DataNotFoundError  # noqa: E402
+from medbridge.harness.errors import CheckpointError, ConfigError, DataNotFoundError
 
 REPO = Path(__file__).resolve().parents[1]
 SFT = str(REPO / "training" / "configs" / "tiny_sft.yaml")
@@ -89,7 +89,6 @@ def test_training_prompt_is_the_evaluation_prompt(tiny_model, sample_root):
     """The chat turn training renders (and the monitor samples from) equals what lmms-eval
     builds for the same doc and medbridge_hf sends to the model."""
     from lmms_eval.api.task import ConfigurableMessagesTask
-
     from medbridge.harness import lmms_hooks
     from medbridge.harness.backends.base import KSampleBackend
     from medbridge.harness.prompt import mcq_messages
@@ -101,7 +100,7 @@ def test_training_prompt_is_the_evaluation_prompt(tiny_model, sample_root):
     eval_turn = ConfigurableMessagesTask._build_user_turn(lmms_hooks.doc_to_visual(row), lmms_hooks.doc_to_text(row))
     hf_messages, _ = KSampleBackend.chat_parts(eval_turn)
     processor = _processor(str(tiny_model), False)
-    render = lambda m: processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True)  # noqa: E731
+    render = lambda m: processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
     assert render(mcq_messages(doc.question, doc.options)) == render(hf_messages)
 
 

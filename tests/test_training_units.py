@@ -9,10 +9,10 @@ import torch
 
 pytest.importorskip("trl")
 
-from medbridge.harness.errors import ConfigError  # noqa: E402
-from medbridge.training.config import DataConfig, load_config  # noqa: E402
-from medbridge.training.grpo_care import answer_span_mask, care_bonus  # noqa: E402
-from medbridge.training.rewards import accuracy_reward, format_reward  # noqa: E402
+from medbridge.harness.errors import ConfigError
+from medbridge.training.config import DataConfig, load_config
+from medbridge.training.grpo_care import answer_span_mask, care_bonus
+from medbridge.training.rewards import accuracy_reward, format_reward
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
@@ -121,10 +121,9 @@ def test_balanced_draw_equalises_classes_and_oversamples_only_when_asked():
 
 
 def test_jsonl_docs_with_reference_completions(tmp_path):
-    from PIL import Image
-
     from medbridge.harness.errors import CorruptDataError
     from medbridge.training.data import read_jsonl_docs, sft_target
+    from PIL import Image
 
     Image.new("RGB", (28, 28)).save(tmp_path / "a.png")
     good = '{"id": "q1", "question": "Which?", "options": ["x", "y"], "answer": "B", "images": ["a.png"], "completion": "<think>y it is</think><answer>B</answer>"}'

@@ -84,12 +84,11 @@ class PassAtKMonitor(TrainerCallback):
 
         import torch
         from accelerate.utils import gather_object
-        from trl.models.utils import unwrap_model_for_generation
-
         from medbridge.harness.answers import grade
         from medbridge.harness.metrics import question_scores
         from medbridge.harness.prompt import mcq_messages
         from medbridge.harness.sampling import HFSampler, generation_settings, question_seed
+        from trl.models.utils import unwrap_model_for_generation
 
         trainer, cfg = self.trainer, self.config
         accelerator = trainer.accelerator

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from trl import GRPOConfig, SFTConfig
-
 from medbridge.harness.errors import ConfigError
+from trl import GRPOConfig, SFTConfig
 
 _LOADER_KEYS = {"include"}
 
@@ -44,7 +43,7 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9
 
 
 def _yaml(text: str):
-    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass

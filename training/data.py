@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
 from medbridge.harness.answers import format_answer, grade, option_letters
 from medbridge.harness.errors import ConfigError, CorruptDataError, DataNotFoundError
 from medbridge.harness.prompt import mcq_messages

@@ -137,9 +137,8 @@ class EMAReference:
 
     @torch.no_grad()
     def load(self, checkpoint_dir: str | os.PathLike) -> None:
-        from safetensors.torch import load_file
-
         from medbridge.harness.errors import CheckpointError
+        from safetensors.torch import load_file
 
         folder = Path(checkpoint_dir) / EMA_DIR
         if not (folder / "index.json").is_file():

@@ -13,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from medbridge.harness.errors import CheckpointError, ConfigError
+from medbridge.harness.errors import CheckpointError
 from medbridge.harness.fingerprint import check_checkpoint
 
 from .checkpoints import check_fresh_run, checkpoints_dir, final_model_dir, read_run_state, resume_checkpoint
