@@ -6,14 +6,13 @@ import time
 
 import pytest
 from judge_servers import CORRECT, INCORRECT, ScriptedJudge
-from PIL import Image
-
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.judge.cache import VerdictCache
 from medbridge.harness.judge.client import JudgeClient, JudgeItem, backoff_delay
 from medbridge.harness.judge.prompts import MCQ_TEMPLATE, load_prompt
 from medbridge.harness.judge.settings import JudgeSettings, from_env, public_url
 from medbridge.harness.judge.verdict import judge_input, parse_verdict
+from PIL import Image
 
 CONTEXT = {"question": "Is there a mass?", "options": [("A", "Yes"), ("B", "No")], "reference_letter": "A", "reference_text": "Yes"}
 WORDY = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -58,7 +58,7 @@ def _needs_image(ast) -> bool:
     return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name: str) -> JudgePrompt:
     """A template by file name (under tasks/templates/) or by path."""
     path = Path(name)

@@ -17,7 +17,7 @@ index medbridge records while lmms-eval builds it (``plugin.TASK_YAMLS``). A run
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from ..errors import ConfigError
 from .settings import check_mode, run_mode
@@ -31,7 +31,7 @@ def current_task() -> str | None:
     return usage_metrics._CURRENT_TASK_CONTEXT
 
 
-@lru_cache(maxsize=None)
+@cache
 def task_metadata(task: str | None, yaml_path: str | None = None) -> dict:
     """The judge keys of a task's ``metadata`` (empty when the task is unknown or sets none)."""
     if yaml_path is None:
