@@ -2,6 +2,7 @@
 layouts and the real files), exact match / token F1, judged scores, task YAMLs and controls."""
 
 import json
+from pathlib import Path
 
 import pytest
 import vqa_fixtures as fx
@@ -9,7 +10,7 @@ from conftest import shared_file
 from judge_servers import CORRECT, ScriptedJudge, reference_judge
 from medbridge.harness import open_hooks
 from medbridge.harness.errors import DataNotFoundError
-from medbridge.harness.sources import OpenDoc, docs_to_dataset, get_source, vqa
+from medbridge.harness.sources import docs_to_dataset, get_source, vqa
 from medbridge.harness.sources.vqa import locations
 from medbridge.harness.sources.vqa_open import load_docs, open_items
 
@@ -128,21 +129,29 @@ def plain(value):
     return getattr(value, "value", value)
 
 
-def test_open_and_noimage_tasks_are_indexed_and_pass_the_key_check():
+def test_open_and_noimage_task_yamls_pass_the_key_check_and_inherit_the_right_settings():
     from medbridge.harness import controls
-    from medbridge.harness.task_index import check_tasks, leaf_tasks, load_yaml, task_manager
+    from medbridge.harness.plugin import tasks_dir
+    from medbridge.harness.task_index import check_yaml_keys, load_yaml
 
-    manager = task_manager()
-    groups = ["medvqa_open", "medvqa_open_full", "medvqa_open_passk", "medvqa_open_full_passk", "medvqa_noimage"]
-    leaves = check_tasks(groups, manager)
-    assert len(leaves) == 18
-    assert leaf_tasks("medvqa_open_full_passk", manager) == ["pathvqa_open_full_passk", "slake_open_full_passk", "vqa_rad_open_full_passk"]
-    passk = load_yaml(manager.task_index["slake_open_full_passk"]["yaml_path"])
+    folder = tasks_dir()
+    files = sorted((folder / "vqa_open").glob("[!_]*.yaml")) + sorted((folder / "vqa").glob("*noimage.yaml"))
+    assert len(files) == 12 + 4 + 6 + 1
+    configs = {}
+    for path in files:
+        check_yaml_keys(str(path))
+        config = load_yaml(str(path))
+        configs[config.get("task") if isinstance(config.get("task"), str) else config["group"]] = config
+    for group, suffix in (("medvqa_open", "_open"), ("medvqa_open_full", "_open_full"), ("medvqa_open_passk", "_open_passk"), ("medvqa_open_full_passk", "_open_full_passk")):
+        assert configs[group]["task"] == [f"{b}{suffix}" for b in ("pathvqa", "slake", "vqa_rad")]
+    assert configs["medvqa_noimage"]["task"] == [f"{b}_noimage" for b in vqa.BENCHMARKS]
+    passk = configs["slake_open_full_passk"]
     assert passk["repeats"] == 16 and passk["test_split"] == "test" and passk["dataset_name"] == "slake"
     assert passk["generation_kwargs"]["temperature"] == 0.7 and passk["metadata"]["judge_template"] == "judge_open.jinja"
     assert [m["metric"] for m in passk["metric_list"]][5:8] == ["sample_acc", "exact_match", "token_f1"]
-    blind, seeing = (plain(load_yaml(manager.task_index[t]["yaml_path"])) for t in ("pmc_vqa_noimage", "pmc_vqa"))
+    assert plain(configs["vqa_rad_open"]["process_results"]) == "medbridge.harness.open_hooks.greedy_results" and configs["vqa_rad_open"]["test_split"] == "paper"
+    assert json.loads(Path(configs["vqa_rad_open"]["dataset_kwargs"]["data_files"]["paper"]).read_text()) == {"medbridge_source": "vqa_open"}
+    blind, seeing = plain(configs["pmc_vqa_noimage"]), plain(load_yaml(str(folder / "vqa" / "pmc_vqa.yaml")))
     assert blind.pop("doc_to_visual") == "medbridge.harness.controls.no_image" and blind.pop("task") == "pmc_vqa_noimage"
     assert blind == {k: v for k, v in seeing.items() if k not in ("task", "doc_to_visual")}  # same questions, prompt, grading
     assert controls.no_image({"images": ["an image"]}) == []
-    assert isinstance(OpenDoc("x", [], "q?", "a", "open", "CT", "slake"), OpenDoc)

@@ -52,6 +52,7 @@ class MedbridgeOpenAI(KSampleBackend):
         fresh: bool = False,
         max_new_tokens: int = 2048,
         system_prompt: str | None = None,
+        device: str | None = None,  # lmms-eval passes --device to every model; the server owns the device
         **unknown,
     ) -> None:
         if unknown:

@@ -17,6 +17,7 @@ index medbridge records while lmms-eval builds it (``plugin.TASK_YAMLS``). A run
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 
 from ..errors import ConfigError
@@ -26,9 +27,9 @@ _KEYS = ("judge_mode", "judge_template")
 
 
 def current_task() -> str | None:
-    from lmms_eval.models.model_utils import usage_metrics
-
-    return usage_metrics._CURRENT_TASK_CONTEXT
+    """The task lmms-eval is scoring now (None outside lmms-eval's postprocessing)."""
+    usage_metrics = sys.modules.get("lmms_eval.models.model_utils.usage_metrics")  # loaded by lmms-eval's evaluator
+    return getattr(usage_metrics, "_CURRENT_TASK_CONTEXT", None)
 
 
 @cache
