@@ -30,9 +30,10 @@ class ScriptedJudge:
     function of the request body); ``GET /v1/models`` lists ``models``. Actions: a reply text; ``("status", 500)``; ``("slow", seconds, text)``;
     ``("malformed",)`` (200 with a body that is not JSON); ``("drop",)`` (close the connection)."""
 
-    def __init__(self, script=(), default=CORRECT, models=("judge",)):
+    def __init__(self, script=(), default=CORRECT, models=("judge",), models_status=200):
         self.script = list(script)
         self.models = list(models)
+        self.models_status = models_status
         self.default = default
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -44,7 +45,8 @@ class ScriptedJudge:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # /v1/models, which medbridge eval's preflight asks
-                self._send(200, json.dumps({"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in owner.models]}).encode())
+                listing = {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in owner.models]}
+                self._send(owner.models_status, json.dumps(listing if owner.models_status == 200 else {"error": {"message": "no"}}).encode())
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
