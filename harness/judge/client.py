@@ -34,6 +34,7 @@ from .verdict import parse_verdict
 JUDGE_ERROR = "judge_error"
 RETRY_STATUS = (408, 409, 429)
 REPLY_KEEP = 200  # characters of an off-format reply kept for the sample log
+LOGGED_ERRORS = 5
 
 VERDICT_SCHEMA = {
     "type": "json_schema",
@@ -115,6 +116,7 @@ class JudgeClient:
         self._rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="medbridge-judge")
         self._lock = threading.Lock()
+        self._errors_logged = 0
         self.usage = Usage()  # everything this client did, for the run summary
 
     # ---- public -------------------------------------------------------------------------
@@ -186,8 +188,17 @@ class JudgeClient:
             self._sleep(backoff_delay(retry, self.settings.backoff, self.settings.max_backoff, self._rng))
             retries_left -= 1
             retry += 1
-        logger.warning(f"medbridge judge: {verdict.error} after {verdict.requests} request(s) to {public_url(self.settings.base_url)} ({self.settings.model}); counted as a judge error")
+        self._log_error(verdict)
         return verdict
+
+    def _log_error(self, verdict: Verdict) -> None:
+        """The first few judge errors are logged; all are counted (the run summary has the totals)."""
+        with self._lock:
+            self._errors_logged += 1
+            n = self._errors_logged
+        if n <= LOGGED_ERRORS:
+            more = "; further judge errors are counted, not logged" if n == LOGGED_ERRORS else ""
+            logger.warning(f"medbridge judge: {verdict.error} after {verdict.requests} request(s) to {public_url(self.settings.base_url)} ({self.settings.model}); counted as a judge error{more}")
 
     def _request(self, messages: list[dict], verdict: Verdict) -> tuple[str | None, str | None, bool]:
         """One request: (reply text, error kind, retryable). Adds the tokens to ``verdict``."""
