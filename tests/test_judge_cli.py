@@ -4,10 +4,9 @@ check` and `medbridge judge calibrate`."""
 from types import SimpleNamespace
 
 import pytest
+from conftest import run_cli
 from judge_servers import CORRECT, INCORRECT, ScriptedJudge
 from lb_records import measured
-
-from conftest import run_cli
 from medbridge.harness.cli.main import build_parser, main
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.judge.preflight import check_server, judged_tasks
@@ -87,9 +86,8 @@ def test_judge_check_asks_two_known_questions(capsys):
 
 
 def test_calibrate_prints_the_agreement_table_from_records(tmp_path, capsys):
-    from test_judge_records import judge_block
-
     from medbridge.harness.records import write_records
+    from test_judge_records import judge_block
 
     record = measured("M", "pmc_vqa", {"acc@1": [1.0, 0.0], "no_answer_rate": [0.0, 0.0]})
     record["judge"] = judge_block()
@@ -109,3 +107,16 @@ def test_eval_with_an_unreachable_judge_stops_before_the_model_loads(tmp_path, t
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("medbridge: error: the judge server is unreachable (http://127.0.0.1:9/v1); start it")
     assert not (tmp_path / "out" / "records").exists()
+
+
+def test_eval_ends_with_the_judge_summary_and_exits_2_past_the_error_limit(monkeypatch, capsys):
+    from medbridge.harness.cli import eval_cmd
+    from test_judge_records import judge_block
+
+    records = [measured("M", "pmc_vqa", {"acc@1": [1.0]}), measured("M", "slake_open", {"acc@1": [1.0]})]
+    records[0]["judge"], records[1]["judge"] = judge_block(error_rate=0.0), judge_block(error_rate=0.2, kind="timeout")
+    monkeypatch.setattr(eval_cmd, "evaluate_from_args", lambda args, judge=None: records)  # the evaluation itself is tested end to end
+    assert main(["eval", "--model", "m", "--tasks", "pmc_vqa,slake_open", "--output", "out", "--judge-url", "http://j/v1", "--judge-model", "J"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2].startswith("medbridge: judge Qwen/Qwen2.5-VL-32B-Instruct (all) on 2 task(s): 80 requests")
+    assert err[-1].startswith("medbridge: error: judge error rate above the 5% limit on slake_open 20.0% (timeout ×20)")

@@ -38,8 +38,7 @@ def item(answer="A", template=MCQ_TEMPLATE, images=()):
 
 
 def client(server, cache=False, **kw):
-    settings = dict(base_url=server.url, model="judge", timeout=2.0, backoff=0.001, max_retries=4, format_retries=1)
-    settings.update(kw)
+    settings = {"base_url": server.url, "model": "judge", "timeout": 2.0, "backoff": 0.001, "max_retries": 4, "format_retries": 1, **kw}
     sleeps = []
     c = JudgeClient(JudgeSettings(**settings), cache=cache, sleep=sleeps.append, rng=random.Random(0))
     c.sleeps = sleeps
@@ -55,11 +54,11 @@ def test_only_the_exact_json_verdict_is_read_and_wordy_replies_never_become_corr
 
 
 def test_off_format_replies_are_judge_errors_after_one_reminder():
-    with ScriptedJudge(default=lambda body: WORDY[(len(body["messages"]) // 2) % len(WORDY)]) as server:
+    with ScriptedJudge() as server:
         c = client(server)
         for reply in WORDY:
             server.script = [reply, reply]
-            verdicts, usage = c.judge([item(f"answer for {reply[:20]}")])
+            verdicts, _ = c.judge([item(f"answer for {reply[:20]}")])
             assert verdicts[0].status == "judge_error" and verdicts[0].error == "off_format", reply
             assert verdicts[0].requests == 2 and verdicts[0].reply == reply[:200]
     reminder = server.requests[1]["messages"]

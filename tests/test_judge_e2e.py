@@ -4,13 +4,11 @@ with the tiny checkpoint), and one medbridge eval run in judge mode ``all`` end 
 import json
 import os
 import random
-import threading
 
 import pytest
-from judge_servers import ScriptedJudge, reference_judge
-
 import vqa_fixtures as fx
 from conftest import run_cli, tasks_dir_path
+from judge_servers import ScriptedJudge, reference_judge
 from medbridge.harness.judge.cache import VerdictCache
 from medbridge.harness.judge.client import JudgeClient, JudgeItem
 from medbridge.harness.judge.prompts import MCQ_TEMPLATE, load_prompt
@@ -48,10 +46,9 @@ def test_a_real_server_judge_is_reached_counted_and_its_off_format_replies_are_j
 
 def test_medbridge_openai_gets_all_k_samples_from_a_server_that_ignores_n(served_tiny_model):
     from lmms_eval.api.instance import Instance
-    from PIL import Image
-
     from medbridge.harness.backends.openai_backend import MedbridgeOpenAI
     from medbridge.harness.prompt import render_mcq_prompt
+    from PIL import Image
 
     url, name = served_tiny_model
     prompt = render_mcq_prompt("Is this malignant?", ["malignant", "normal"])
@@ -72,7 +69,8 @@ def test_medbridge_openai_gets_all_k_samples_from_a_server_that_ignores_n(served
 @pytest.fixture(scope="session")
 def judged_runs(served_tiny_model, tiny_model, sample_root, tmp_path_factory):
     """medbridge eval on the served tiny model (medbridge_openai) with a scripted reference judge
-    in mode all: four tasks (MCQ and open, greedy and K = 4), run twice into one cache."""
+    in mode all: five tasks (MCQ and open, greedy and K = 4, an image-blind control), run twice
+    into one cache."""
     url, name = served_tiny_model
     root = tmp_path_factory.mktemp("judged-e2e")
     tasks = root / "tasks"
@@ -84,7 +82,7 @@ def judged_runs(served_tiny_model, tiny_model, sample_root, tmp_path_factory):
     env = {"MEDBRIDGE_CACHE": str(root / "cache"), "E2E_JUDGE_KEY": SECRET, "MEDBRIDGE_DATA_VQA_RAD": str(fx.vqa_rad_release(root / "vqa_rad"))}
     judge = ScriptedJudge(default=reference_judge).__enter__()
     args = ["medbridge", "eval", "--backend", "medbridge_openai", "--model", name, "--model-args", f"base_url={url},timeout=120",
-            "--tasks", "medmnist_breast,breast_passk4,vqa_rad_open,vqa_rad_open_passk4", "--include-path", str(tasks),
+            "--tasks", "medmnist_breast,breast_passk4,vqa_rad_open,vqa_rad_open_passk4,vqa_rad_noimage", "--include-path", str(tasks),
             "--data-root", str(sample_root), "--size", "28", "--limit", "2", "--gen-kwargs", "max_new_tokens=40",
             "--judge-url", judge.url, "--judge-model", "judge", "--judge-mode", "all", "--judge-key-env", "E2E_JUDGE_KEY"]  # fmt: skip
     runs = []
@@ -116,7 +114,7 @@ def test_mode_all_end_to_end_scores_every_answer_by_the_judge(judged_runs):
     run = judged_runs["runs"][0]
     assert run["proc"].returncode == 0, run["proc"].stderr[-3000:]
     records = _records(run["out"])
-    assert set(records) == {"medmnist_breast", "breast_passk4", "vqa_rad_open", "vqa_rad_open_passk4"}
+    assert set(records) == {"medmnist_breast", "breast_passk4", "vqa_rad_open", "vqa_rad_open_passk4", "vqa_rad_noimage"}
     for task, record in records.items():
         judge = record["judge"]
         assert judge["mode"] == "all" and judge["model"] == "judge" and judge["error_rate"] == 0.0 and judge["api_key_env"] == "E2E_JUDGE_KEY"
@@ -140,7 +138,9 @@ def test_mode_all_end_to_end_scores_every_answer_by_the_judge(judged_runs):
         agreement = judge["agreement"]
         assert agreement["n"] == judge["samples_sent"] > 0 and agreement["reference"] == ("exact_match" if "open" in task else "rule")
         assert {"exact_match", "token_f1"} <= set(record["metrics"]) if "open" in task else "exact_match" not in record["metrics"]
-    assert "medbridge: judge judge (all) on 4 task(s)" in run["proc"].stderr
+    assert "medbridge: judge judge (all) on 5 task(s)" in run["proc"].stderr
+    # the image-blind control asked the same questions as its MCQ task would, with no image
+    assert records["vqa_rad_noimage"]["n_docs"] == 2 and records["vqa_rad_noimage"]["data"]["mcq"] == 2
 
 
 def test_a_rerun_asks_the_judge_nothing_and_gives_the_same_numbers(judged_runs):
@@ -158,7 +158,8 @@ def test_the_api_key_reaches_the_judge_and_appears_in_no_log_record_sample_or_ca
     checked = 0
     for folder, _, files in os.walk(judged_runs["root"]):
         for name in files:
-            data = open(os.path.join(folder, name), "rb").read()
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read()
             assert SECRET.encode() not in data, os.path.join(folder, name)
             checked += 1
     for run in judged_runs["runs"]:

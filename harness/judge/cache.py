@@ -37,7 +37,7 @@ class VerdictCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, template TEXT NOT NULL, verdict TEXT NOT NULL, reply TEXT, at REAL)"
+            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, template TEXT NOT NULL, verdict TEXT NOT NULL, at REAL)"
         )
         self._db.commit()
 
@@ -46,11 +46,11 @@ class VerdictCache:
             row = self._db.execute("SELECT verdict FROM verdicts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put(self, key: str, *, judge_model: str, template: str, verdict: str, reply: str) -> None:
+    def put(self, key: str, *, judge_model: str, template: str, verdict: str) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO verdicts (key, judge_model, template, verdict, reply, at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, judge_model, template, verdict, reply, time.time()),
+                "INSERT OR REPLACE INTO verdicts (key, judge_model, template, verdict, at) VALUES (?, ?, ?, ?, ?)",
+                (key, judge_model, template, verdict, time.time()),
             )
             self._db.commit()
 

@@ -142,7 +142,7 @@ class JudgeClient:
         for key, future in asked.items():
             verdict = found[key] = future.result()
             if verdict.ok and self.cache is not None:
-                self.cache.put(key, judge_model=self.settings.model, template=distinct[key].prompt.id, verdict=verdict.status, reply=verdict.status)
+                self.cache.put(key, judge_model=self.settings.model, template=distinct[key].prompt.id, verdict=verdict.status)
         usage = Usage()
         for key in distinct:
             usage.add(found[key])
@@ -204,7 +204,7 @@ class JudgeClient:
         """One request: (reply text, error kind, retryable). Adds the tokens to ``verdict``."""
         import openai
 
-        kwargs = dict(model=self.settings.model, messages=messages, temperature=0.0, max_tokens=self.settings.max_tokens)
+        kwargs = {"model": self.settings.model, "messages": messages, "temperature": 0.0, "max_tokens": self.settings.max_tokens}
         if self.settings.structured:
             kwargs["response_format"] = VERDICT_SCHEMA
         try:
