@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from ..answers import index_of_letter, option_letters
 from ..errors import ConfigError
 from ..metrics import question_scores
 from .agreement import agreement
@@ -107,12 +108,12 @@ def mcq_judged(doc, results: list[str], correct: list[bool], answered: list[bool
     if mode == "off":
         return scores, {}
     options = list(doc["options"])
-    letters = [chr(ord("A") + i) for i in range(len(options))]
+    letters = option_letters(len(options))
     need = [True] * len(results) if mode == "all" else [not a for a in answered]
     if not any(need):
         return scores, extra_metrics(_empty_entry(mode, template_for(MCQ_TEMPLATE), len(results)))
     reference = doc["answer"]
-    context = {"question": doc["question"], "options": list(zip(letters, options)), "reference_letter": reference, "reference_text": options[letters.index(reference)]}
+    context = {"question": doc["question"], "options": list(zip(letters, options)), "reference_letter": reference, "reference_text": options[index_of_letter(reference)]}
     key = {"kind": "mcq", "question": doc["question"], "options": options, "reference": reference}
     final, entry = judge_samples(mode=mode, template=template_for(MCQ_TEMPLATE), completions=results, rule=correct, need=need, context=context, key=key, images=doc.get("images"))
     return with_judged(scores, final, answered, ks), extra_metrics(entry)
