@@ -4,7 +4,6 @@ check` and `medbridge judge calibrate`."""
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli
 from judge_servers import CORRECT, INCORRECT, ScriptedJudge
 from lb_records import measured
 from medbridge.harness.cli.main import build_parser, main
@@ -100,12 +99,14 @@ def test_calibrate_prints_the_agreement_table_from_records(tmp_path, capsys):
     assert "needs --model, --tasks and --output (or --records DIR)" in capsys.readouterr().err
 
 
-@pytest.mark.e2e
-def test_eval_with_an_unreachable_judge_stops_before_the_model_loads(tmp_path, tiny_model, sample_root):
-    proc = run_cli(["medbridge", "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "out"), "--data-root", str(sample_root),
-                    "--size", "28", "--judge-mode", "all", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "judge"])  # fmt: skip
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("medbridge: error: the judge server is unreachable (http://127.0.0.1:9/v1); start it")
+def test_eval_with_an_unreachable_judge_stops_before_the_model_loads(tmp_path, tiny_model, sample_root, capsys, monkeypatch):
+    from medbridge.harness import runner
+
+    monkeypatch.setattr(runner, "backend_model_args", lambda *a, **k: pytest.fail("the model was about to be loaded"))
+    code = main(["eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "out"), "--data-root", str(sample_root),
+                 "--size", "28", "--judge-mode", "all", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "judge"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("medbridge: error: the judge server is unreachable (http://127.0.0.1:9/v1); start it")
     assert not (tmp_path / "out" / "records").exists()
 
 
