@@ -17,6 +17,7 @@ from loguru import logger
 
 from .answers import grade
 from .errors import ConfigError, MedbridgeError
+from .judge.hooks import mcq_judged
 from .metrics import PASS_KS, question_scores
 from .prompt import render_mcq_prompt
 
@@ -90,7 +91,9 @@ def greedy_results(doc, results):
     """``process_results`` for greedy tasks: Accuracy@1 and the no-answer rate (+ breakdowns)."""
     correct, answered = _grades(doc, results[:1])
     scores = question_scores(correct, answered, ks=())
-    return _with_breakdown(doc, {"acc@1": scores["acc@1"], "no_answer_rate": scores["no_answer_rate"]})
+    scores = {"acc@1": scores["acc@1"], "no_answer_rate": scores["no_answer_rate"]}
+    scores, judged = mcq_judged(doc, results[:1], correct, answered, scores, ks=())  # judge mode off: unchanged
+    return {**_with_breakdown(doc, scores), **judged}
 
 
 def passk_results(doc, results):
@@ -98,7 +101,9 @@ def passk_results(doc, results):
     no-answer rate over the question's n samples (pass@k is NaN when n < k), + breakdowns."""
     correct, answered = _grades(doc, results)
     scores = question_scores(correct, answered, ks=PASS_KS)
-    return _with_breakdown(doc, {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")})
+    scores = {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")}
+    scores, judged = mcq_judged(doc, results, correct, answered, scores, ks=PASS_KS)  # judge mode off: unchanged
+    return {**_with_breakdown(doc, scores), **judged}
 
 
 def breakdown(items: list[dict]) -> dict:
@@ -110,7 +115,9 @@ def breakdown(items: list[dict]) -> dict:
     out = {}
     for name in sorted(groups):
         rows = groups[name]
-        out[name] = {"n": len(rows), **{k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}}
+        # a judged metric is missing where the judge failed: each mean runs over the questions that have it
+        keys = sorted({k for r in rows for k in r})
+        out[name] = {"n": len(rows), **{k: sum(r[k] for r in rows if k in r) / sum(1 for r in rows if k in r) for k in keys}}
     return out
 
 

@@ -24,6 +24,10 @@ from pathlib import Path
 from loguru import logger as log  # lmms-eval's logger, so our lines read like its own
 
 _announced: set[str] = set()
+_include_ours = False
+# task name -> its YAML, for every task any TaskManager indexed in this process: the judge hooks
+# read a task's ``metadata`` (judge_mode, judge_template) through it (harness/judge/task_config.py)
+TASK_YAMLS: dict[str, str] = {}
 
 
 def tasks_dir() -> Path:
@@ -54,22 +58,27 @@ def merge_task_index(index: dict, ours: dict, builtin_dir: str) -> tuple[dict, l
     return merged, replaced
 
 
-def install_task_discovery() -> None:
-    """Make every lmms-eval TaskManager index medbridge's tasks. Safe to call repeatedly."""
+def install_task_discovery(include_ours: bool = True) -> None:
+    """Make every lmms-eval TaskManager index medbridge's tasks (``include_ours``) and record
+    where each indexed task's YAML is. Safe to call repeatedly."""
     from lmms_eval.tasks import TaskManager
 
+    global _include_ours
+    _include_ours = _include_ours or include_ours
     if getattr(TaskManager.initialize_tasks, "_medbridge", False):
         return
     original = TaskManager.initialize_tasks
 
     def initialize_tasks(self, include_path=None, include_defaults=True):
         index = original(self, include_path=include_path, include_defaults=include_defaults)
-        ours = self._get_task_and_group(str(tasks_dir()))
-        index, replaced = merge_task_index(index, ours, _builtin_dir())
-        for name in replaced:
-            if name not in _announced:
-                _announced.add(name)
-                log.warning(f"medbridge: task {name!r} replaces lmms-eval's built-in task of the same name")
+        if _include_ours:
+            ours = self._get_task_and_group(str(tasks_dir()))
+            index, replaced = merge_task_index(index, ours, _builtin_dir())
+            for name in replaced:
+                if name not in _announced:
+                    _announced.add(name)
+                    log.warning(f"medbridge: task {name!r} replaces lmms-eval's built-in task of the same name")
+        TASK_YAMLS.update({name: entry["yaml_path"] for name, entry in index.items() if isinstance(entry.get("yaml_path"), str)})
         return index
 
     initialize_tasks._medbridge = True
@@ -79,11 +88,10 @@ def install_task_discovery() -> None:
 def lmms_eval_models():
     """Entry point of group ``lmms_eval.models``: installs task discovery, returns our models
     (class paths only: nothing heavy is imported until lmms-eval asks for a model)."""
-    if os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1":
-        try:
-            install_task_discovery()
-        except Exception as exc:  # never break lmms-eval's model registry because of us
-            log.warning(f"medbridge: task discovery not installed ({exc}); use --include_path {tasks_dir()}")
+    try:
+        install_task_discovery(include_ours=os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1")
+    except Exception as exc:  # never break lmms-eval's model registry because of us
+        log.warning(f"medbridge: task discovery not installed ({exc}); use --include_path {tasks_dir()}")
     from lmms_eval.models.registry_v2 import ModelManifest
 
     return [

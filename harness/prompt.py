@@ -29,6 +29,11 @@ def _template(name: str) -> jinja2.Template:
     return env.get_template(name)
 
 
+def render_prompt(template: str, **context) -> str:
+    """Any prompt template under tasks/templates/ (the open-ended tasks' prompt is one)."""
+    return _template(template).render(**context).strip()
+
+
 def render_mcq_prompt(question: str, options: list[str], template: str = DEFAULT_TEMPLATE) -> str:
     lettered = list(zip(option_letters(len(options)), options))
     return _template(template).render(question=question.strip(), options=lettered).strip()

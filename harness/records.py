@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import RecordError
 from .fingerprint import task_config_hash
+from .judge.report import judge_block, validate_judge
 
 SCHEMA = "medbridge.record/1"
 PROVENANCE_KINDS = ("measured", "reported")
@@ -92,6 +93,7 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
         generation = dict(config.get("generation_kwargs") or {})
         generation["n"] = repeats
         metrics, breakdowns = split_breakdowns(task_metrics(results["results"][task]))
+        judge = judge_block(breakdowns.pop("judge", None))  # who judged, how often it failed (mode "off": nobody)
         records.append(
             {
                 "schema": SCHEMA,
@@ -110,6 +112,7 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
                 "limited": n["effective"] < n["original"],
                 "metrics": metrics,
                 "breakdown": breakdowns,
+                "judge": judge,
                 "provenance": {"kind": "measured", "how": "medbridge eval (lmms-eval)"},
                 "versions": versions,
                 "date": date,
@@ -210,6 +213,7 @@ def validate_record(record, where: str) -> dict:
             bad(f"n_docs must be a positive integer or null, got {n_docs!r}")
     if record.get("per_doc") is not None:
         _validate_per_doc(record["per_doc"], n_docs, bad)
+    validate_judge(record.get("judge"), bad)
     return record
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import MedbridgeError
 from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
+from .judge.preflight import preflight as judge_preflight
 from .records import apply_run_card, build_records, read_run_card, write_json_atomic, write_records
 from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
 
@@ -105,6 +106,13 @@ def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
                 "subset_seed": medmnist.SUBSET_SEED,
                 "protocol": "balanced subset (min class count per class)" if medmnist.resolve_per_class() is None else f"balanced subset, at most {medmnist.resolve_per_class()} per class",
             }
+        elif source == "vqa_open":
+            from .sources.vqa_open import open_items
+
+            location = vqa.locate(name)
+            described[task] = {"source": "vqa_open", "benchmark": name, "where": location.describe(), "split": split}
+            if location.kind != "hub":
+                described[task].update(open_items(name, split, location)[1])
         elif source == "vqa":
             location = vqa.locate(name)
             if location.kind == "hub":
@@ -134,10 +142,12 @@ def evaluate(
     fresh: bool = False,
     include_path: list[str] | None = None,
     data: dict[str, str] | None = None,
+    judge: dict[str, str] | None = None,
 ) -> list[dict]:
     """Evaluate ``model`` on ``tasks`` through lmms-eval; write lmms-eval's results and samples
     under ``output/lmms_eval`` and one record per task under ``output/records``; return them.
-    ``data`` maps VQA benchmark names to local copies (same as ``MEDBRIDGE_DATA_<NAME>``)."""
+    ``data`` maps VQA benchmark names to local copies (same as ``MEDBRIDGE_DATA_<NAME>``);
+    ``judge`` holds judge settings as ``MEDBRIDGE_JUDGE_*`` variables for this run."""
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.loggers import EvaluationTracker
 
@@ -145,10 +155,11 @@ def evaluate(
     # a served model (OpenAI-compatible API) is a name at an address, not a checkpoint here
     model_ref = model if backend == "medbridge_openai" else check_checkpoint(model)
     device = device or default_device()
-    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data)):
+    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data), **(judge or {})):
         manager = task_manager(include_path)
         leaves = check_tasks(tasks, manager)
         described = preflight_data(leaves, manager)
+        judge_preflight(leaves, manager)  # settings, prompts, server: before the model loads
         margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
         tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
         try:

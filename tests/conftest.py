@@ -61,3 +61,54 @@ def run_cli(args: list[str], env: dict | None = None, cwd: Path | None = None, t
     bindir = Path(sys.executable).parent
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([str(bindir / args[0]), *args[1:]], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_tiny_model(tiny_model, tmp_path_factory):
+    """A real OpenAI-compatible server: ``transformers serve`` with the tiny checkpoint on CPU,
+    started once per session (ready when /health answers; ~10-45 s). Yields (base_url, model
+    name). Skips with the reason when transformers' serving extras are missing or it cannot start."""
+    import time
+    import urllib.request
+
+    exe = Path(sys.executable).parent / "transformers"
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"transformers serve is unavailable ({exc.name} missing: pip install 'transformers[serving]')")
+    if not exe.exists():
+        pytest.skip(f"transformers serve is unavailable (no {exe})")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("transformers-serve") / "serve.log"
+    log = log_path.open("w")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+    proc = subprocess.Popen([str(exe), "serve", str(tiny_model), "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"transformers serve did not start (exit {proc.poll()}): {log_path.read_text()[-1500:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", str(tiny_model)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -35,7 +35,7 @@ def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
     assert passk["filter_list"][0]["filter"] == [{"function": "take_first_k", "k": 16}]
     assert [m["metric"] for m in passk["metric_list"]][:5] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16"]
     assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy
-    assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate", "by_modality", "by_question_type"]
+    assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate", "by_modality", "by_question_type", "judge_error_rate", "judge"]
     # data_files resolve against the base YAML's folder, wherever the package is installed
     assert os.path.isabs(greedy["dataset_kwargs"]["data_files"]["test"])
 

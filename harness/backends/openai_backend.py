@@ -2,8 +2,13 @@
 question from ONE request with ``n = K``.
 
 lmms-eval's ``openai`` backend rejects ``n != 1`` and sends K requests; vLLM's server honours
-``n`` and shares the prompt's prefill. A request that still fails after the retries raises
-(it is never turned into a scored answer text).
+``n`` and shares the prompt's prefill. Servers that ignore ``n`` (``transformers serve``
+returns one choice) are noticed: the missing samples are requested again, each follow-up with
+its own seed derived from the question's, until K came back, so K samples always return. A
+request that still fails after the retries raises (it is never turned into a scored answer
+text). Servers that split ``<think>`` reasoning into ``reasoning_content`` (vLLM's reasoning
+parsers, ``transformers serve``) get it put back in front of the answer, so the grader reads
+what the model wrote.
 
 model_args: ``model`` (the served model name), ``base_url`` (default ``$OPENAI_BASE_URL`` or
 ``$OPENAI_API_BASE``), ``api_key`` (default ``$OPENAI_API_KEY``, else "EMPTY"), ``timeout``,
@@ -13,19 +18,23 @@ model_args: ``model`` (the served model name), ``base_url`` (default ``$OPENAI_B
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 
+from ..data_url import image_data_url
 from ..errors import ConfigError
 from .base import KSampleBackend
 from ..sampling import image_identity
 
+MAX_FOLLOW_UPS = 64  # requests per question beyond the first, for servers that return fewer than n
 
-def _data_url(image) -> str:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+def completion_text(message) -> str:
+    """The model's whole completion: reasoning a server split off (``reasoning_content``) goes
+    back in ``<think>`` tags in front of the answer."""
+    content = message.content or ""
+    extra = getattr(message, "model_extra", None) or {}
+    reasoning = next((extra[k] for k in ("reasoning_content", "reasoning") if isinstance(extra.get(k), str) and extra[k]), None)
+    return f"<think>{reasoning}</think>{content}" if reasoning else content
 
 
 class MedbridgeOpenAI(KSampleBackend):
@@ -43,6 +52,7 @@ class MedbridgeOpenAI(KSampleBackend):
         fresh: bool = False,
         max_new_tokens: int = 2048,
         system_prompt: str | None = None,
+        device: str | None = None,  # lmms-eval passes --device to every model; the server owns the device
         **unknown,
     ) -> None:
         if unknown:
@@ -68,12 +78,27 @@ class MedbridgeOpenAI(KSampleBackend):
                 if part["type"] == "text":
                     parts.append({"type": "text", "text": part["text"]})
                 elif part["type"] == "image":
-                    parts.append({"type": "image_url", "image_url": {"url": _data_url(part["image"])}})
+                    parts.append({"type": "image_url", "image_url": {"url": image_data_url(part["image"])}})
             api_messages.append({"role": message["role"], "content": parts})
         identity = repr([(m["role"], [p.get("text", "") for p in m["content"]]) for m in api_messages]).encode()
         return api_messages, identity + image_identity(images)
 
     def _call(self, messages, gen: dict, n: int, seed: int | None) -> list[tuple[str, int]]:
+        """n completions; asks again for what a server that ignores ``n`` left out."""
+        samples = self._request(messages, gen, n, seed)
+        follow_ups = 0
+        while len(samples) < n:
+            if follow_ups >= MAX_FOLLOW_UPS:
+                raise ConfigError(f"the server returned {len(samples)} of {n} completions after {follow_ups + 1} requests", where=str(self.client.base_url), fix="check the server's logs")
+            follow_ups += 1
+            # a new seed per follow-up: a server that honours seeds would repeat the first sample
+            more = self._request(messages, gen, n - len(samples), None if seed is None else (seed + follow_ups) % (2**31))
+            if not more:
+                raise ConfigError(f"the server returned no completion (asked for {n - len(samples)})", where=str(self.client.base_url), fix="check the server's logs")
+            samples.extend(more)
+        return samples[:n]
+
+    def _request(self, messages, gen: dict, n: int, seed: int | None) -> list[tuple[str, int]]:
         from openai import OpenAIError
 
         kwargs = dict(model=self.model_name, messages=messages, n=n, max_tokens=int(gen["max_new_tokens"]))
@@ -89,11 +114,9 @@ class MedbridgeOpenAI(KSampleBackend):
             response = self.client.chat.completions.create(**kwargs)
         except OpenAIError as exc:
             raise ConfigError(f"the OpenAI-compatible server failed ({type(exc).__name__}: {exc})", where=str(self.client.base_url), fix="check that the server is up and serves this model name") from exc
-        choices = sorted(response.choices, key=lambda c: c.index)
-        if len(choices) != n:
-            raise ConfigError(f"the server returned {len(choices)} choices for n={n}", where=str(self.client.base_url), fix="use a server that honours n (vLLM does), or repeats with the stock openai backend")
-        per_choice = (response.usage.completion_tokens // n) if response.usage else 0
-        return [(c.message.content or "", per_choice) for c in choices]
+        choices = sorted(response.choices, key=lambda c: c.index)[:n]
+        per_choice = (response.usage.completion_tokens // len(choices)) if response.usage and choices else 0
+        return [(completion_text(c.message), per_choice) for c in choices]
 
     def sample(self, prepared, n, gen, seed):
         return self._call(prepared, gen, n, seed % (2**31))

@@ -6,10 +6,18 @@ import sys
 
 
 def add_parser(sub) -> None:
+    from .judge_cmd import add_judge_arguments
+
     p = sub.add_parser("eval", help="evaluate a checkpoint on medbridge tasks (lmms-eval underneath)")
-    p.add_argument("--model", required=True, help="checkpoint folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
-    p.add_argument("--tasks", required=True, help="comma-separated task or group names, e.g. medmnist,medmnist_passk")
-    p.add_argument("--output", required=True, help="output folder (records/, lmms_eval/, groups.json)")
+    add_arguments(p)
+    add_judge_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="checkpoint folder or hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
+    p.add_argument("--tasks", required=required, help="comma-separated task or group names, e.g. medmnist,medmnist_passk")
+    p.add_argument("--output", required=required, help="output folder (records/, lmms_eval/, groups.json)")
     p.add_argument("--backend", default="medbridge_hf", help="lmms-eval model name: medbridge_hf (default), medbridge_vllm, medbridge_openai, or any lmms-eval model such as qwen2_5_vl")
     p.add_argument("--model-args", default=None, help="extra lmms-eval model_args, e.g. max_pixels=12544,attn_implementation=sdpa")
     p.add_argument("--gen-kwargs", default=None, help="generation overrides merged on the task YAML's, e.g. max_new_tokens=512,temperature=1.0")
@@ -24,14 +32,27 @@ def add_parser(sub) -> None:
     p.add_argument("--fresh", action="store_true", help="medbridge backends: regenerate everything and overwrite the cache")
     p.add_argument("--data", action="append", default=None, metavar="BENCHMARK=PATH", help="local copy of a VQA benchmark, e.g. vqa_rad=/data/vqa_rad (repeatable; same as MEDBRIDGE_DATA_<BENCHMARK>)")
     p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..judge.report import check_error_rates
+    from ..judge.report import summary_line as judge_line
     from ..records import summary_line
-    from ..runner import evaluate
+    from .judge_cmd import judge_env
 
+    records = evaluate_from_args(args, judge=judge_env(args))
+    for record in records:
+        print(summary_line(record))
+    print(f"medbridge: {len(records)} record(s) written to {args.output}/records", file=sys.stderr)
+    if judge_line(records):
+        print(judge_line(records), file=sys.stderr)
+    check_error_rates(records)  # raises (exit 2) when a task's judge error rate passes its limit
+    return 0
+
+
+def evaluate_from_args(args, judge: dict[str, str] | None = None) -> list[dict]:
     from ..errors import ConfigError
+    from ..runner import evaluate
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     data = {}
@@ -41,7 +62,7 @@ def run(args) -> int:
             raise ConfigError(f"--data {entry!r} is not BENCHMARK=PATH", fix="e.g. --data vqa_rad=/data/vqa_rad")
         data[name.strip()] = path.strip()
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
-    records = evaluate(
+    return evaluate(
         args.model,
         tasks,
         args.output,
@@ -59,8 +80,5 @@ def run(args) -> int:
         fresh=args.fresh,
         include_path=args.include_path,
         data=data,
+        judge=judge,
     )
-    for record in records:
-        print(summary_line(record))
-    print(f"medbridge: {len(records)} record(s) written to {args.output}/records", file=sys.stderr)
-    return 0

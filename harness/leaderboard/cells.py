@@ -9,7 +9,7 @@ interval (papers rarely give n).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .stats import Interval, PairedDiff, normal_interval, paired_difference, proportion_interval, wilson_interval
 from .store import LOCAL_DATA_KEYS
@@ -24,6 +24,15 @@ class Cell:
     n: int | None = None
     interval: Interval | None = None
     delta: PairedDiff | float | str | None = None  # paired test | reported difference | why none
+    judge: str | None = None  # which judge produced a judged number, and how often it failed
+
+
+def judge_note(record: dict, metric: str) -> str | None:
+    """``judged by M (all), 0.4% without verdict`` for a judged metric of a judged record."""
+    judge = record.get("judge") or {}
+    if judge.get("mode", "off") == "off" or not (metric in ("acc@1", "sample_acc") or metric.startswith("pass@")):
+        return None
+    return f"judged by {judge['model']} ({judge['mode']}), {100 * judge['error_rate']:.1f}% without verdict"
 
 
 def per_doc(record: dict, metric: str) -> dict[int, float] | None:
@@ -41,15 +50,16 @@ def metric_cell(record: dict | None, metric: str) -> Cell:
     value = entry["value"]
     if record["provenance"]["kind"] == "reported":
         return Cell(value, "reported", record.get("n_docs"))
+    note = judge_note(record, metric)
     scores = per_doc(record, metric)
     if scores:
-        return Cell(value, n=len(scores), interval=proportion_interval(list(scores.values())))
+        return Cell(value, n=len(scores), interval=proportion_interval(list(scores.values())), judge=note)
     n = record["n_docs"]
     if metric in PROPORTION_METRICS:
-        return Cell(value, n=n, interval=wilson_interval(round(value * n), n))
+        return Cell(value, n=n, interval=wilson_interval(round(value * n), n), judge=note)
     if entry.get("stderr") is not None:
-        return Cell(value, n=n, interval=normal_interval(value, entry["stderr"]))
-    return Cell(value, n=n)
+        return Cell(value, n=n, interval=normal_interval(value, entry["stderr"]), judge=note)
+    return Cell(value, n=n, judge=note)
 
 
 def _data_settings(record: dict) -> dict:
@@ -78,8 +88,8 @@ def with_delta(cell: Cell, child: dict | None, parent: dict | None, metric: str)
     if cell.value is None or parent is None or metric not in parent["metrics"] or parent["metrics"][metric]["value"] is None:
         return cell
     if cell.kind == "reported":
-        return Cell(cell.value, cell.kind, cell.n, cell.interval, cell.value - parent["metrics"][metric]["value"])
-    return Cell(cell.value, cell.kind, cell.n, cell.interval, compare(child, parent, metric))
+        return replace(cell, delta=cell.value - parent["metrics"][metric]["value"])
+    return replace(cell, delta=compare(child, parent, metric))
 
 
 def _signed(x: float, digits: int) -> str:
@@ -117,4 +127,6 @@ def fmt_cell(cell: Cell, *, show_n: bool = True) -> str:
         text = f"{100 * cell.value:.1f}" + (f" <sub>{' '.join(parts)}</sub>" if parts else "")
     if cell.delta is not None:
         text += f"<br><sub>{fmt_delta(cell.delta)}</sub>"
+    if cell.judge is not None:
+        text += f"<br><sub>{cell.judge}</sub>"
     return text

@@ -62,6 +62,9 @@ def settings_key(record: dict) -> str:
             "data": data,
             "fingerprint": record["model"].get("fingerprint"),
         }
+        judge = record.get("judge") or {}
+        if judge.get("mode", "off") != "off":  # another judge or mode is another setting (unjudged keys unchanged)
+            basis["judge"] = {k: judge.get(k) for k in ("mode", "model", "template")}
     blob = json.dumps(basis, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 

@@ -54,3 +54,10 @@ def _vqa(dataset_name: str, split: str, **options):
     from . import vqa
 
     return vqa.load_docs(dataset_name, split=split, **options)
+
+
+@register_source("vqa_open")
+def _vqa_open(dataset_name: str, split: str, **options):
+    from . import vqa_open
+
+    return vqa_open.load_docs(dataset_name, split=split, **options)
