@@ -7,9 +7,14 @@ earns reward in training.
 What is read (the documented tolerant forms; anything else is *no answer*, scored wrong and
 counted, never guessed):
 
-1. Only the text inside the **last** ``<answer>…</answer>`` pair is considered; an unclosed
-   final ``<answer>`` runs to the end of the completion (generation often stops on a length
-   or stop-string limit right after the letter).
+0. ``<think>…</think>`` blocks are reasoning and are set aside first: an ``<answer>`` inside
+   one is a draft the model may still revise, not its answer (the prompt asks for the answer
+   *after* the thinking, and the RL format reward requires that order). An unclosed
+   ``<think>`` runs to the end; a ``</think>`` with no opening tag (chat templates that prefill
+   ``<think>``) ends reasoning that started with the completion. Tags are case-insensitive.
+1. Only the text inside the **last** remaining ``<answer>…</answer>`` pair is considered; an
+   unclosed final ``<answer>`` runs to the end of the completion (generation often stops on a
+   length or stop-string limit right after the letter).
 2. Inside it, surrounding whitespace, Markdown emphasis (``*``, ``_``, `````) and one pair of
    brackets ``()``/``[]``/``{}`` are ignored.
 3. Accepted: the bare letter (``A``; lower case ``a`` only when it is the whole answer),
@@ -20,6 +25,11 @@ counted, never guessed):
 
 Text outside the answer tags is never searched for a letter: an ``A`` in the reasoning is
 usually the article "a", a classic source of silently inflated scores.
+
+The grader reads the raw completion. lmms-eval's CLI would strip ``<think>`` blocks itself
+(``--reasoning_tags``) while ``medbridge eval`` passes none, so the task YAMLs switch lmms-eval's
+stripping off (``reasoning_tags: none`` in ``tasks/_mcq_base.yaml``): both entry points and the
+RL reward then grade the same text with the same rule (rule 0).
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ from dataclasses import dataclass
 LETTERS = string.ascii_uppercase
 
 _ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
+_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.IGNORECASE | re.DOTALL)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*", re.IGNORECASE)
 _LETTER_WITH_TEXT = re.compile(r"^([A-Z])\s*[.):]\s*(.*)$", re.DOTALL)
@@ -41,9 +53,10 @@ _BRACKETS = {"(": ")", "[": "]", "{": "}"}
 class ParsedAnswer:
     """What the grader read: ``letter`` is None when the completion gives no valid answer.
 
-    ``status`` is one of ``ok``, ``no_tag`` (no ``<answer>``), ``empty`` (tag with nothing in
-    it), ``unrecognised`` (content matches no accepted form) or ``out_of_range`` (a letter
-    that names no offered option).
+    ``status`` is one of ``ok``, ``no_tag`` (no ``<answer>``), ``in_think`` (an ``<answer>``
+    only inside ``<think>`` reasoning), ``empty`` (tag with nothing in it), ``unrecognised``
+    (content matches no accepted form) or ``out_of_range`` (a letter that names no offered
+    option).
     """
 
     letter: str | None
@@ -94,6 +107,13 @@ def format_answer(letter: str, think: str = "") -> str:
     return f"<think>{think}</think><answer>{letter}</answer>"
 
 
+def outside_think(completion: str) -> str:
+    """The completion without its ``<think>`` reasoning (rule 0 of the module docstring)."""
+    text = _THINK_BLOCK.sub(" ", completion)
+    closes = list(_THINK_CLOSE.finditer(text))  # left over: reasoning whose <think> the template wrote
+    return text[closes[-1].end():] if closes else text
+
+
 def _answer_span(completion: str) -> str | None:
     blocks = _ANSWER_BLOCK.findall(completion)
     opens = list(_ANSWER_OPEN.finditer(completion))
@@ -120,9 +140,10 @@ def _normalise(text: str) -> str:
 def parse_answer(completion: str, options: list[str]) -> ParsedAnswer:
     """Read the option letter from ``completion`` for a question offering ``options``."""
     valid = option_letters(len(options))
-    span = _answer_span(completion or "")
+    completion = completion or ""
+    span = _answer_span(outside_think(completion))
     if span is None:
-        return ParsedAnswer(None, "no_tag")
+        return ParsedAnswer(None, "in_think" if _ANSWER_OPEN.search(completion) else "no_tag")
     content = _strip_decoration(span)
     if not content:
         return ParsedAnswer(None, "empty")

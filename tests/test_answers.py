@@ -32,6 +32,13 @@ OPTIONS = ["malignant", "normal, benign", "cyst", "artifact"]
         ("<answer>B. malignant</answer>", None, "unrecognised"),  # letter and text disagree
         ("<answer>probably a tumour</answer>", None, "unrecognised"),
         ("<answer>AB</answer>", None, "unrecognised"),
+        # <think> is reasoning: an <answer> inside it is a draft, never the answer
+        ("<think>It is <answer>B</answer></think>", None, "in_think"),
+        ("<think>d</think><answer>A</answer> <think><answer>B</answer></think>", "A", "ok"),
+        ("<THINK>maybe <answer>C</answer></THINK><answer>A</answer>", "A", "ok"),
+        ("<think>cut off while thinking <answer>B</answer>", None, "in_think"),  # unclosed think runs to the end
+        ("prefilled reasoning <answer>B</answer></think><answer>A</answer>", "A", "ok"),  # template opened the think
+        ("<think>a <think>b</think> <answer>C</answer></think><answer>D</answer>", "D", "ok"),  # nested
     ],
 )
 def test_parse_answer_reads_only_documented_forms(completion, letter, status):
