@@ -7,18 +7,23 @@ and ``test_split`` the split. lmms-eval loads that file with ``datasets`` as usu
 :func:`source_docs` as ``process_docs``, which replaces it with the MCQ docs the harness source
 builds from the user's local copy. Everything else (prompt, generation, repeats, metrics) is
 plain lmms-eval YAML, so chat and simple backends both work and a new task is one YAML.
+
+Importing this module (lmms-eval does, to resolve the YAMLs' ``!function`` lines) installs
+:mod:`.task_scoring`, which derives a Pass@K task's metrics from its ``repeats``.
 """
 
 from __future__ import annotations
 
 import json
 
+from lmms_eval.api.filter import Filter
 from loguru import logger
 
+from . import task_scoring
 from .answers import grade
 from .errors import ConfigError, MedbridgeError
 from .judge.hooks import mcq_judged
-from .metrics import PASS_KS, question_scores
+from .metrics import pass_ks, question_scores
 from .prompt import render_mcq_prompt
 
 def source_docs(dataset):
@@ -97,13 +102,23 @@ def greedy_results(doc, results):
 
 
 def passk_results(doc, results):
-    """``process_results`` for sampled tasks: pass@k (k = 1..16), mean sample accuracy and
-    no-answer rate over the question's n samples (pass@k is NaN when n < k), + breakdowns."""
+    """``process_results`` for sampled tasks: over the question's n samples, pass@k for every
+    power of two k <= n and k = n, mean sample accuracy and no-answer rate, + breakdowns.
+    (lmms-eval calls it through :class:`.task_scoring.TaskScorer`, which checks n.)"""
     correct, answered = _grades(doc, results)
-    scores = question_scores(correct, answered, ks=PASS_KS)
-    scores = {key: scores[key] for key in (*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate")}
-    scores, judged = mcq_judged(doc, results, correct, answered, scores, ks=PASS_KS)  # judge mode off: unchanged
+    ks = pass_ks(len(results))
+    scores = question_scores(correct, answered, ks=ks)
+    scores = {key: scores[key] for key in (*(f"pass@{k}" for k in ks), "sample_acc", "no_answer_rate")}
+    scores, judged = mcq_judged(doc, results, correct, answered, scores, ks=ks)  # judge mode off: unchanged
     return {**_with_breakdown(doc, scores), **judged}
+
+
+class AllSamples(Filter):
+    """Pass@K tasks' filter: all n samples of a question go to ``process_results`` (lmms-eval's
+    default keeps the first, and ``take_first_k`` would need k written beside ``repeats``)."""
+
+    def apply(self, resps, docs):
+        return [list(r) for r in resps]
 
 
 def breakdown(items: list[dict]) -> dict:
@@ -123,3 +138,6 @@ def breakdown(items: list[dict]) -> dict:
 
 def doc_meta(doc) -> dict:
     return json.loads(doc["meta"]) if isinstance(doc.get("meta"), str) else dict(doc.get("meta") or {})
+
+
+task_scoring.install()

@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-PASS_KS = (1, 2, 4, 8, 16)
+def pass_ks(n: int) -> tuple[int, ...]:
+    """The k a task with n samples per question reports: every power of two <= n, and n itself
+    (so the curve always ends at the task's own Pass@n)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"pass_ks needs a sample count n >= 1, got {n!r}")
+    ks = [1 << i for i in range(n.bit_length()) if 1 << i <= n]
+    return tuple(ks if ks[-1] == n else [*ks, n])
+
+
+PASS_KS = pass_ks(16)  # the paper's n = 16: 1, 2, 4, 8, 16
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

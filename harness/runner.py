@@ -123,6 +123,24 @@ def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
     return described
 
 
+def check_records(records: list[dict]) -> None:
+    """Refuse records no reader could use. lmms-eval reports a key that process_results returns
+    but metric_list lacks as ``"key,filter": []`` (no aggregation ran), which would be written
+    as a metric whose value is a list."""
+    from .records import validate_record
+
+    for record in records:
+        task = record["task"]["name"]
+        for name, metric in record["metrics"].items():
+            value = metric["value"]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise EvaluationFailed(
+                    f"{task}: metric {name!r} has no aggregate value (lmms-eval reported {str(value)[:40]})",
+                    fix="its process_results returns a key that the task's metric_list lacks: list it there with an aggregation, or stop returning it",
+                )
+        validate_record(record, where=f"record of task {task}")
+
+
 def evaluate(
     model: str,
     tasks: list[str],
@@ -194,9 +212,6 @@ def evaluate(
         raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
 
     samples = results.pop("samples", {})
-    tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
-    for task in leaves:
-        tracker.save_results_samples(task_name=task, samples=samples[task])
     records = build_records(
         results,
         model=model,
@@ -207,6 +222,10 @@ def evaluate(
     )
     # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
     apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
+    check_records(records)  # before anything is written
+    tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
+    for task in leaves:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
     write_records(records, output / "records")
     write_json_atomic(output / "groups.json", results.get("groups", {}))
     return records

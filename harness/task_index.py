@@ -68,6 +68,34 @@ def check_yaml_keys(path: str) -> None:
         )
 
 
+def _scored_by_medbridge(config: dict) -> bool:
+    """Whether a task YAML (loaded in lmms-eval's "simple" mode, ``!function`` left as YAML
+    nodes) names one of medbridge's process_results."""
+    node = config.get("process_results")
+    return "medbridge.harness.lmms_hooks." in str(getattr(node, "value", node))
+
+
+def task_config(path: str):
+    """Build the lmms-eval ``TaskConfig`` of a task YAML as lmms-eval will (medbridge's scoring
+    rules included, see ``task_scoring``); a refused setting names the file."""
+    from lmms_eval import utils
+    from lmms_eval.api.task import TaskConfig
+
+    from . import lmms_hooks  # noqa: F401  (installs task_scoring, as resolving the YAML would)
+
+    try:
+        return TaskConfig(**utils.load_yaml_config(path, mode="full"))
+    except ConfigError as exc:
+        raise ConfigError(exc.what, where=path, fix=exc.fix) from exc
+
+
+def check_task_config(path: str) -> None:
+    """Refuse, before any model is loaded, a medbridge-scored task whose settings cannot be scored
+    (e.g. ``repeats: 0``, a filter that drops samples, ``repeats`` on a greedy task)."""
+    if _scored_by_medbridge(load_yaml(path)):
+        task_config(path)
+
+
 def resolve(names: list[str], manager) -> list[str]:
     """Check every requested name exists (task, group or tag); suggest close names if not."""
     missing = [n for n in names if n not in manager.all_tasks]
@@ -107,6 +135,7 @@ def check_tasks(names: list[str], manager) -> list[str]:
         for leaf in leaf_tasks(name, manager):
             if leaf not in leaves:
                 check_yaml_keys(manager.task_index[leaf]["yaml_path"])
+                check_task_config(manager.task_index[leaf]["yaml_path"])
                 leaves.append(leaf)
     return leaves
 

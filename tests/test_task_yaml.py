@@ -8,7 +8,7 @@ from medbridge.harness import lmms_hooks
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.plugin import _builtin_dir, merge_task_index, tasks_dir
 from medbridge.harness.sources.medmnist import DATASETS
-from medbridge.harness.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_manager
+from medbridge.harness.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_config, task_manager
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,11 @@ def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
     assert passk["task"] == "medmnist_oct_passk" and passk["dataset_name"] == "octmnist"
     assert passk["repeats"] == 16
     assert passk["generation_kwargs"] == {"until": [], "max_new_tokens": 2048, "temperature": 0.7, "top_p": 0.9, "top_k": 0, "do_sample": True}
-    assert passk["filter_list"][0]["filter"] == [{"function": "take_first_k", "k": 16}]
-    assert [m["metric"] for m in passk["metric_list"]][:5] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16"]
+    built = task_config(manager.task_index["medmnist_oct_passk"]["yaml_path"])  # as lmms-eval builds it
+    assert built.filter_list[0]["filter"] == [{"function": lmms_hooks.AllSamples}]
+    assert [m["metric"] for m in built.metric_list] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "no_answer_rate", "by_modality", "by_question_type"]
+    assert repr(built.process_results) == "medbridge.harness.lmms_hooks.passk_results(n=16)"
+    assert built.reasoning_tags == "none"  # lmms-eval's own <think> stripping is off: the grader reads raw text
     assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy
     assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate", "by_modality", "by_question_type", "judge_error_rate", "judge"]
     # data_files resolve against the base YAML's folder, wherever the package is installed
