@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import MedbridgeError
 from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
 from .judge.preflight import preflight as judge_preflight
+from .outputs import check_writable_folder
 from .records import apply_run_card, build_records, read_run_card, write_json_atomic, write_records
 from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
 
@@ -178,6 +179,7 @@ def evaluate(
         leaves = check_tasks(tasks, manager)
         described = preflight_data(leaves, manager)
         judge_preflight(leaves, manager)  # settings, prompts, server: before the model loads
+        check_writable_folder(output)  # before the model loads, not after all generation
         margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
         tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
         try:

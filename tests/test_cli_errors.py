@@ -102,3 +102,49 @@ def test_data_check_reports_missing_images_and_exits_2(capsys, tmp_path, monkeyp
     rc = main(["data", "check", "slake"])
     out = capsys.readouterr()
     assert rc == 2 and out.out.count("xmlab2/source.jpg") == 1 and "1 problem(s)" in out.err
+
+
+def _never_started(monkeypatch):
+    import lmms_eval.evaluator
+
+    monkeypatch.setattr(lmms_eval.evaluator, "simple_evaluate", lambda *a, **k: pytest.fail("lmms-eval was started"))
+
+
+def _read_only_folder(tmp_path, kind):
+    import os
+
+    if kind == "chmod":
+        if os.geteuid() == 0:
+            pytest.skip("root ignores permission bits; the /sys case covers a read-only folder here")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder / "out"
+    if not os.path.isdir("/sys/kernel"):
+        pytest.skip("no /sys (not Linux)")
+    return "/sys/medbridge-output"  # sysfs refuses new entries, even for root
+
+
+@pytest.mark.parametrize("kind", ["chmod", "sysfs"])
+def test_read_only_output_is_refused_before_the_model_loads(capsys, tmp_path, tiny_model, sample_root, monkeypatch, kind):
+    out = _read_only_folder(tmp_path, kind)
+    _never_started(monkeypatch)
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(out), "--data-root", str(sample_root), "--size", "28")
+    assert rc == 2 and err.startswith("medbridge: error: cannot write to the --output folder (") and str(out) in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_output_under_a_regular_file_is_refused_before_the_model_loads(capsys, tmp_path, tiny_model, sample_root, monkeypatch):
+    (tmp_path / "results.txt").write_text("not a folder")
+    _never_started(monkeypatch)
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "results.txt" / "run1"),
+                       "--data-root", str(sample_root), "--size", "28")
+    assert rc == 2 and f"--output {tmp_path / 'results.txt' / 'run1'} cannot be a folder: {tmp_path / 'results.txt'} is a file" in err
+
+
+@pytest.mark.parametrize("command", ["probe", "baseline"])
+def test_probe_and_baseline_check_their_output_first(capsys, tmp_path, command):
+    (tmp_path / "f").write_text("")
+    args = ["probe", "--model", "Qwen/never-loaded", "--tasks", "breast"] if command == "probe" else ["baseline", "--dataset", "breast"]
+    rc, err = run_main(capsys, *args, "--output", str(tmp_path / "f" / "out"))
+    assert rc == 2 and "cannot be a folder" in err

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import ConfigError
+    from ..outputs import check_writable_folder
     from ..probe.baseline import baseline_record, train_baseline
     from ..probe.records import summary_line, write_record
     from ..sources import medmnist
@@ -33,6 +34,7 @@ def run(args) -> int:
         seeds = [int(s) for s in args.seed.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seed {args.seed!r} is not a number or a comma-separated list of numbers", fix="e.g. --seed 0 or --seed 0,1,2") from None
+    check_writable_folder(args.output)
     names = [n.strip() for n in args.dataset.split(",") if n.strip()]
     for name in names:  # every file is checked before the first epoch
         medmnist.check_available(name, "train", root=args.data_root, size=args.size)

@@ -31,10 +31,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import ConfigError
+    from ..outputs import check_writable_folder
     from ..probe.runner import probe
 
     if args.batch_size < 1 or (args.epochs is not None and args.epochs < 1):
         raise ConfigError("--batch-size and --epochs must be at least 1", fix="pass a positive number")
+    check_writable_folder(args.output)
     heads = ("paper", "logreg") if args.head == "both" else (args.head,)
     records = probe(
         args.model, args.tasks, args.output, size=args.size, heads=heads, pooling=args.pooling, device=args.device, dtype=args.dtype,
