@@ -117,7 +117,7 @@ def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
         elif source == "vqa":
             location = vqa.locate(name)
             if location.kind == "hub":
-                described[task] = {"source": "vqa", "benchmark": name, "where": location.describe(), "split": split}
+                described[task] = {"source": "vqa", "benchmark": name, "where": location.describe(), "split": split, "source_split": "+".join(vqa.source_splits(name, split))}
                 continue
             _, report = vqa.mcq_items(name, split, location)
             described[task] = {"source": "vqa", "benchmark": name, "where": location.describe(), "split": split, **report.as_dict()}

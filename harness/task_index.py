@@ -145,8 +145,10 @@ def medbridge_source(config: dict) -> str | None:
     files = (config.get("dataset_kwargs") or {}).get("data_files")
     if config.get("dataset_path") != "json" or not isinstance(files, dict):
         return None
-    path = files.get(config.get("test_split", "test"))
-    if not path or not Path(path).is_file():
+    # any of its data files names the source: a test_split with no data file of its own is then
+    # refused by the source, naming the splits it has, instead of by `datasets` after the model loads
+    path = files.get(config.get("test_split", "test")) or next(iter(files.values()), None)
+    if not isinstance(path, str) or not Path(path).is_file():
         return None
     try:
         first = Path(path).read_text().splitlines()[0]

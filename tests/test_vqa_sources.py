@@ -225,3 +225,155 @@ def test_answer_that_names_no_option_is_an_error_not_a_crash(monkeypatch, tmp_pa
     use(monkeypatch, "medxpertqa_mm", root)
     with pytest.raises(CorruptDataError, match=r"answer 'F' is none of its 5 options"):
         vqa.mcq_items("medxpertqa_mm", "test")
+
+
+# --- splits: explicit, recorded truthfully, train splits for training -------------------------------
+
+
+def test_slake_every_split_from_its_own_file_and_recorded_as_that_split(monkeypatch, tmp_path):
+    use(monkeypatch, "slake", fx.slake_release(tmp_path / "slake", splits=("train", "validate", "test")))
+    for split, canonical, offset in (("train", "train", 1000), ("validate", "validation", 2000), ("val", "validation", 2000), ("test", "test", 0)):
+        docs = vqa.load_docs("slake", split)
+        assert [d.id for d in docs] == [f"slake/{canonical}/{10 + offset}", f"slake/{canonical}/{12 + offset}"]
+        assert {d.meta["split"] for d in docs} == {canonical}
+        _, report = vqa.mcq_items("slake", split)
+        assert report.source_split == canonical and report.protocol == "full"
+    _, report = vqa.mcq_items("slake", "paper")
+    assert report.source_split == "test" and report.protocol.startswith("paper")
+
+
+def test_slake_validate_json_is_not_accepted_as_the_test_split(monkeypatch, tmp_path):
+    root = fx.slake_release(tmp_path / "slake", splits=("validate",))
+    use(monkeypatch, "slake", root / "validate.json")
+    for split in ("paper", "test"):
+        with pytest.raises(DataNotFoundError, match="validate.json holds the validation split of slake, but the test split was asked for"):
+            vqa.mcq_items("slake", split)
+    assert [d.meta["split"] for d in vqa.load_docs("slake", "validate")] == ["validation", "validation"]
+    use(monkeypatch, "slake", root)  # the folder has no test.json
+    with pytest.raises(DataNotFoundError, match=r"SLAKE test.json \(test split\) not found"):
+        vqa.mcq_items("slake", "paper")
+
+
+def test_a_file_whose_name_names_no_split_is_refused(monkeypatch, tmp_path):
+    root = fx.slake_release(tmp_path / "slake")
+    (root / "test.json").rename(root / "slake_en.json")
+    use(monkeypatch, "slake", root / "slake_en.json")
+    with pytest.raises(DataNotFoundError, match="cannot tell which slake split slake_en.json holds"):
+        vqa.mcq_items("slake", "test")
+
+
+def test_unknown_split_names_the_benchmarks_splits(monkeypatch, tmp_path):
+    use(monkeypatch, "slake", fx.slake_release(tmp_path / "slake"))
+    with pytest.raises(ConfigError, match="slake has no split 'dev'.*train, validation, test"):
+        vqa.load_docs("slake", "dev")
+
+
+def test_vqa_rad_train_split_from_mevf_trainset_and_from_the_osf_file(monkeypatch, tmp_path):
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_release(tmp_path / "mevf", train_rows=fx.VQA_RAD_TRAIN_ROWS))
+    train = vqa.load_docs("vqa_rad", "train")
+    assert [(d.id, d.answer_text) for d in train] == [("vqa_rad/train/101", "No"), ("vqa_rad/train/102", "Yes")]
+    assert len(vqa.load_docs("vqa_rad", "test")) == 2
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_osf(tmp_path / "osf"))
+    assert [d.id for d in vqa.load_docs("vqa_rad", "train")] == ["vqa_rad/train/101", "vqa_rad/train/102"]
+    _, report = vqa.mcq_items("vqa_rad", "test")
+    assert report.rows == 4 and report.mcq == 2  # only the test_* rows
+    use(monkeypatch, "vqa_rad", tmp_path / "mevf" / "testset.json")
+    with pytest.raises(DataNotFoundError, match="testset.json holds the test split of vqa_rad, but the train split was asked for"):
+        vqa.load_docs("vqa_rad", "train")
+
+
+def test_vqa_rad_hugging_face_train_split(monkeypatch, tmp_path):
+    use(monkeypatch, "vqa_rad", fx.vqa_rad_hf(tmp_path / "hf"))
+    docs = vqa.load_docs("vqa_rad", "train")
+    assert [d.id for d in docs] == ["vqa_rad/train/0000"] and docs[0].meta["split"] == "train"
+
+
+def test_pathvqa_train_and_validation_from_the_release(monkeypatch, tmp_path):
+    use(monkeypatch, "pathvqa", fx.pathvqa_release(tmp_path / "pathvqa", splits=("train", "val", "test")))
+    for split, folder in (("train", "train"), ("validation", "val"), ("val", "val")):
+        docs = vqa.load_docs("pathvqa", split)
+        assert len(docs) == 2 and all(d.id.startswith(f"pathvqa/{'train' if folder == 'train' else 'validation'}/") for d in docs)
+    with pytest.raises(DataNotFoundError, match=r"PathVQA train_qa.pkl \(train split\) not found"):
+        use(monkeypatch, "pathvqa", fx.pathvqa_release(tmp_path / "only-test"))
+        vqa.load_docs("pathvqa", "train")
+
+
+def test_pmc_vqa_train_csv(monkeypatch, tmp_path):
+    use(monkeypatch, "pmc_vqa", fx.pmc_vqa_release(tmp_path / "pmc", splits=("train", "test")))
+    docs = vqa.load_docs("pmc_vqa", "train")
+    assert [(d.id, d.answer, d.answer_text) for d in docs] == [("pmc_vqa/train/00000", "B", "H&E"), ("pmc_vqa/train/00001", "C", "Axial")]
+    assert [d.answer for d in vqa.load_docs("pmc_vqa", "test")] == ["A", "B"]
+
+
+def test_the_hub_copies_hold_only_test_where_they_do(monkeypatch, tmp_path):
+    with pytest.raises(DataNotFoundError, match="holds only PMC-VQA's test split, not train"):
+        vqa.load_docs("pmc_vqa", "train")
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "mvt"))
+    with pytest.raises(DataNotFoundError, match="holds only the test items of vqa_rad, not its train split"):
+        vqa.load_docs("vqa_rad", "train")
+
+
+def test_the_source_registry_serves_train_splits_to_training(monkeypatch, tmp_path):
+    from medbridge.harness.sources import load_source_docs
+
+    use(monkeypatch, "slake", fx.slake_release(tmp_path / "slake", splits=("train", "test")))
+    assert [d.id for d in load_source_docs("vqa", "slake", "train")] == ["slake/train/1010", "slake/train/1012"]
+    # an explicit path (a training config's) instead of the environment variable
+    pmc = fx.pmc_vqa_release(tmp_path / "pmc", splits=("train",))
+    assert len(load_source_docs("vqa", "pmc_vqa", "train", path=pmc)) == 2
+    vqa_rad = fx.vqa_rad_release(tmp_path / "rad", train_rows=fx.VQA_RAD_TRAIN_ROWS)
+    assert len(load_source_docs("vqa", "vqa_rad", "train", path=vqa_rad)) == 2
+    path = fx.pathvqa_release(tmp_path / "path", splits=("train",))
+    assert len(load_source_docs("vqa", "pathvqa", "train", path=path)) == 2
+
+
+def test_real_slake_validate_json_is_its_validation_split_not_test(monkeypatch):
+    path = shared_file("slake", "validate.json")
+    use(monkeypatch, "slake", path)
+    with pytest.raises(DataNotFoundError, match="validate.json holds the validation split of slake"):
+        vqa.mcq_items("slake", "paper")
+    rows = vqa.slake.read_release(path, "validation")
+    assert len(rows) == 1053 and all(r.id.startswith("slake/validation/") for r in rows)  # English rows of 2,099
+    use(monkeypatch, "slake", path.parent)  # the folder: each split from its own file
+    _, test = vqa.mcq_items("slake", "test")
+    _, val = vqa.mcq_items("slake", "validate")
+    assert (test.source_split, test.rows) == ("test", 1061) and (val.source_split, val.rows) == ("validation", 1053)
+
+
+def test_real_vqa_rad_test_file_is_not_a_train_split(monkeypatch):
+    path = shared_file("vqa_rad", "testset_full_451.json")
+    use(monkeypatch, "vqa_rad", path)
+    with pytest.raises(DataNotFoundError, match="testset_full_451.json holds the test split of vqa_rad"):
+        vqa.mcq_items("vqa_rad", "train")
+
+
+def test_eval_refuses_slake_validate_json_as_the_test_set_before_the_model_loads(capsys, tmp_path, tiny_model, monkeypatch):
+    import lmms_eval.evaluator
+
+    from medbridge.harness.cli import main
+
+    monkeypatch.setattr(lmms_eval.evaluator, "simple_evaluate", lambda *a, **k: pytest.fail("lmms-eval was started"))
+    root = fx.slake_release(tmp_path / "slake", splits=("validate",))
+    rc = main(["eval", "--model", str(tiny_model), "--tasks", "slake", "--output", str(tmp_path / "o"), "--data", f"slake={root / 'validate.json'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "validate.json holds the validation split of slake, but the test split was asked for" in err
+
+
+@pytest.mark.e2e
+def test_a_task_with_test_split_validate_runs_and_is_recorded_as_validation(capsys, tmp_path, tiny_model):
+    import json
+
+    from conftest import tasks_dir_path
+    from medbridge.harness.cli import main
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "slake_val.yaml").write_text(f"include: {tasks_dir_path() / 'vqa' / 'slake.yaml'}\ntask: slake_val\ntest_split: validate\n")
+    root = fx.slake_release(tmp_path / "slake", splits=("validate", "test"))
+    out = tmp_path / "out"
+    rc = main(["eval", "--model", str(tiny_model), "--tasks", "slake_val", "--output", str(out), "--include-path", str(folder),
+               "--data", f"slake={root}", "--gen-kwargs", "max_new_tokens=8"])
+    assert rc == 0, capsys.readouterr().err[-3000:]
+    record = json.loads((out / "records" / "slake_val.json").read_text())
+    assert record["task"]["split"] == "validate" and record["n_docs"] == 2
+    assert record["data"]["source_split"] == "validation" and record["data"]["protocol"] == "full"

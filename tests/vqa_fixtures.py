@@ -55,11 +55,33 @@ VQA_RAD_ROWS = [
 ]
 
 
-def vqa_rad_release(root: Path, rows=None) -> Path:
+# MEVF trainset.json rows: same layout, other questions
+VQA_RAD_TRAIN_ROWS = [
+    {"qid": 101, "image_name": "synpic2.jpg", "image_organ": "HEAD", "answer": "no", "answer_type": "CLOSED", "question_type": "PRES", "question": "Is there a bleed?", "phrase_type": "freeform"},
+    {"qid": 102, "image_name": "synpic1.jpg", "image_organ": "CHEST", "answer": "Yes", "answer_type": "CLOSED", "question_type": "SIZE", "question": "Is the heart enlarged?", "phrase_type": "para"},
+    {"qid": 103, "image_name": "synpic1.jpg", "image_organ": "CHEST", "answer": "x-ray", "answer_type": "OPEN", "question_type": "MODALITY", "question": "What imaging is this?", "phrase_type": "freeform"},
+]
+
+
+def vqa_rad_release(root: Path, rows=None, train_rows=None) -> Path:
+    """MEVF layout: testset.json (+ trainset.json) and images/."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "testset.json").write_text(json.dumps(rows or VQA_RAD_ROWS))
+    if train_rows is not None:
+        (root / "trainset.json").write_text(json.dumps(train_rows))
     jpeg(root / "images" / "synpic1.jpg", 10)
     jpeg(root / "images" / "synpic2.jpg", 90)
+    return root
+
+
+def vqa_rad_osf(root: Path) -> Path:
+    """OSF layout: one "VQA_RAD Dataset Public.json" holding both splits (phrase_type test_* = test)
+    and the "VQA_RAD Image Folder"."""
+    root.mkdir(parents=True, exist_ok=True)
+    test = [dict(r, phrase_type="test_" + r["phrase_type"]) for r in VQA_RAD_ROWS]
+    (root / "VQA_RAD Dataset Public.json").write_text(json.dumps(VQA_RAD_TRAIN_ROWS + test))
+    jpeg(root / "VQA_RAD Image Folder" / "synpic1.jpg", 10)
+    jpeg(root / "VQA_RAD Image Folder" / "synpic2.jpg", 90)
     return root
 
 
@@ -79,9 +101,18 @@ SLAKE_ROWS = [
 ]
 
 
-def slake_release(root: Path, zipped: bool = False) -> Path:
+def slake_split_rows(split: str) -> list[dict]:
+    """SLAKE rows for train.json / validate.json: the test rows with their own qids."""
+    offset = {"train": 1000, "validate": 2000}[split]
+    return [dict(r, qid=r["qid"] + offset) for r in SLAKE_ROWS]
+
+
+def slake_release(root: Path, zipped: bool = False, splits=("test",)) -> Path:
+    """The release folder: <split>.json for each of ``splits`` (test, validate, train) and imgs/ (or imgs.zip)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "test.json").write_text(json.dumps(SLAKE_ROWS, ensure_ascii=False), encoding="utf-8")
+    for split in splits:
+        rows = SLAKE_ROWS if split == "test" else slake_split_rows(split)
+        (root / f"{split}.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     if zipped:
         with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
             for name in ("xmlab1/source.jpg", "xmlab2/source.jpg"):
@@ -94,27 +125,38 @@ def slake_release(root: Path, zipped: bool = False) -> Path:
     return root
 
 
-def pathvqa_release(root: Path) -> Path:
-    rows = [{"image": "test_0000", "question": "Is this tissue inflamed?", "answer": "yes"}, {"image": "test_0001", "question": "What is shown?", "answer": "fibrosis"}, {"image": "test_0001", "question": "Are nuclei visible?", "answer": "no"}]
-    qa = root / "pvqa" / "qas" / "test" / "test_qa.pkl"
-    qa.parent.mkdir(parents=True)
-    qa.write_bytes(pickle.dumps(rows))
-    jpeg(root / "pvqa" / "images" / "test" / "test_0000.jpg")
-    jpeg(root / "pvqa" / "images" / "test" / "test_0001.jpg")
+def pathvqa_release(root: Path, splits=("test",)) -> Path:
+    """pvqa/qas/<s>/<s>_qa.pkl + pvqa/images/<s>/ for each of ``splits`` (the release's names: train, val, test)."""
+    for split in splits:
+        rows = [{"image": f"{split}_0000", "question": "Is this tissue inflamed?", "answer": "yes"}, {"image": f"{split}_0001", "question": "What is shown?", "answer": "fibrosis"},
+                {"image": f"{split}_0001", "question": "Are nuclei visible?", "answer": "no"}]
+        qa = root / "pvqa" / "qas" / split / f"{split}_qa.pkl"
+        qa.parent.mkdir(parents=True)
+        qa.write_bytes(pickle.dumps(rows))
+        jpeg(root / "pvqa" / "images" / split / f"{split}_0000.jpg")
+        jpeg(root / "pvqa" / "images" / split / f"{split}_0001.jpg")
     return root
 
 
-def pmc_vqa_release(root: Path) -> Path:
+PMC_TRAIN_ROWS = [
+    ["PMC2_F2.jpg", "Which stain was used?", "H&E", "A:Gram", "B:H&E", "C:PAS", "D:Giemsa", "B"],
+    ["PMC1_F1.jpg", "Which view is shown?", "Axial", "A:Sagittal", "B:Coronal", "C:Axial", "D:Oblique", ""],  # no label: the Answer text decides
+]
+
+
+def pmc_vqa_release(root: Path, splits=("test",)) -> Path:
+    """<split>_2.csv (v2) for each of ``splits`` and images_2/."""
     root.mkdir(parents=True, exist_ok=True)
     header = ["Figure_path", "Question", "Answer", "Choice A", "Choice B", "Choice C", "Choice D", "Answer_label"]
-    rows = [
+    test_rows = [
         ["PMC1_F1.jpg", "What imaging was used?", "CT", " A:CT ", " B:MRI", " C:Ultrasound", " D:X-ray", "A"],
         ["PMC2_F2.jpg", "Which organ is enlarged?", "Spleen", "A:Liver", "B:Spleen", "C:Kidney", "D:Heart", "B"],
     ]
-    with (root / "test_2.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    for split in splits:
+        with (root / f"{split}_2.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(test_rows if split == "test" else PMC_TRAIN_ROWS)
     jpeg(root / "images_2" / "PMC1_F1.jpg")
     jpeg(root / "images_2" / "PMC2_F2.jpg")
     return root

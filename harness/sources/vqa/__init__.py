@@ -1,23 +1,36 @@
 """The six medical VQA benchmarks as MCQ docs (see each module for its layouts).
 
-``load_docs(benchmark, split)`` is what the task YAMLs reach through ``process_docs``;
-``split`` is ``paper`` (seeded 200-item subsets; all 170 MMMU-Med MCQs) or ``test`` (the full
-multiple-choice test set). ``survey`` / ``check`` serve ``medbridge data list`` and
-``medbridge data check``.
+``load_docs(benchmark, split)`` is what the task YAMLs reach through ``process_docs`` and
+training through the source registry. ``split`` is ``paper`` (the paper's protocol: seeded
+200-item subsets of the test split; all 170 MMMU-Med MCQs), or a split of the benchmark's
+release (:data:`SPLITS`; ``val``/``validate`` mean ``validation``), all of whose MCQs are used.
+Every doc's ``meta.split`` and id name the split it came from. ``survey`` / ``check`` serve
+``medbridge data list`` and ``medbridge data check``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import DataNotFoundError
+from ...errors import ConfigError, DataNotFoundError
 from ..mcq import MCQDoc
 from . import medvlthinker, medxpertqa_mm, mmmu_med, pathvqa, pmc_vqa, slake, vqa_rad
 from .common import ConversionReport, VQAItem, apply_protocol, load_image, to_docs, to_mcq
-from .locations import BENCHMARKS, UNIFIED, Location, check_name, env_var, locate
+from .locations import BENCHMARKS, UNIFIED, Location, canonical_split, check_name, env_var, locate
 
-__all__ = ["BENCHMARKS", "UNIFIED", "ConversionReport", "VQAItem", "check", "check_name", "env_var", "load_docs", "locate", "mcq_items", "survey"]
+__all__ = ["BENCHMARKS", "SPLITS", "UNIFIED", "ConversionReport", "VQAItem", "check", "check_name", "env_var", "load_docs", "locate", "mcq_items", "source_splits", "survey"]
 
+# The splits of each benchmark's release (canonical names). MMMU's test split has no answers, so
+# its "test" (and the paper protocol) means dev + validation, as the paper evaluates it.
+SPLITS = {
+    "vqa_rad": ("train", "test"),
+    "slake": ("train", "validation", "test"),
+    "pathvqa": ("train", "validation", "test"),
+    "pmc_vqa": ("train", "test"),
+    "mmmu_med": ("dev", "validation"),
+    "medxpertqa_mm": ("dev", "test"),
+}
+_TEST_OF = {"mmmu_med": ("dev", "validation")}
 READERS = {
     "vqa_rad": vqa_rad.read,
     "slake": slake.read,
@@ -37,27 +50,52 @@ HUB_IDS = {
 }
 
 
-def read_items(benchmark: str, location: Location | None = None) -> list[VQAItem]:
-    location = location or locate(benchmark)
-    if location.kind == "unified":
-        return medvlthinker.read(location, benchmark)
-    return READERS[benchmark](location)
-
-
-def mcq_items(benchmark: str, split: str = "paper", location: Location | None = None) -> tuple[list[VQAItem], ConversionReport]:
+def source_splits(benchmark: str, split: str) -> tuple[str, ...]:
+    """The release splits a task split reads: ``paper`` and ``test`` read the test split (MMMU:
+    dev + validation); any other name is one release split (aliases resolved)."""
     check_name(benchmark)
     if benchmark == UNIFIED:
         raise DataNotFoundError("medvlthinker_eval is a data source, not a task", fix="use one of the six benchmark names; the unified copy serves them all")
-    report = ConversionReport(benchmark)
-    items = to_mcq(read_items(benchmark, location), report)
+    if split in ("paper", "test"):
+        return _TEST_OF.get(benchmark, ("test",))
+    name = canonical_split(split)
+    if name not in SPLITS[benchmark]:
+        raise ConfigError(f"{benchmark} has no split {split!r}", fix=f"use `paper` (the paper's protocol) or one of its splits: {', '.join(SPLITS[benchmark])}")
+    return (name,)
+
+
+def read_items(benchmark: str, split: str = "test", location: Location | None = None) -> list[VQAItem]:
+    """The rows of one release split, as the location's layout stores them."""
+    location = location or locate(benchmark)
+    items = READERS[benchmark](location, split)
+    for item in items:
+        item.split = split
+    return items
+
+
+def mcq_items(benchmark: str, split: str = "paper", location: Location | None = None) -> tuple[list[VQAItem], ConversionReport]:
+    splits = source_splits(benchmark, split)
+    location = location or locate(benchmark)
+    report = ConversionReport(benchmark, source_split="+".join(splits))
+    if location.kind == "unified":
+        if splits != source_splits(benchmark, "test"):
+            raise DataNotFoundError(f"the MedVLThinker-Eval copy holds only the test items of {benchmark}, not its {report.source_split} split", where=location.describe(),
+                                    fix=f"set {env_var(benchmark)} to a copy of the benchmark's own release for its other splits")
+        rows = medvlthinker.read(location, benchmark)
+        for row in rows:
+            row.split = report.source_split
+    else:
+        rows = [item for name in splits for item in read_items(benchmark, name, location)]
+    items = to_mcq(rows, report)
     if not items:
-        raise DataNotFoundError(f"{benchmark}: no multiple-choice question in the local copy ({report.rows} rows read)", where=(location or locate(benchmark)).describe())
+        raise DataNotFoundError(f"{benchmark}: no multiple-choice question in the {report.source_split} split of the local copy ({report.rows} rows read)", where=location.describe())
     # MMMU-Med's paper protocol is all of its 170 MCQs (notes/data.md §5).
     return apply_protocol(items, split, report, keep_all=benchmark == "mmmu_med"), report
 
 
-def load_docs(benchmark: str, split: str = "paper") -> list[MCQDoc]:
-    items, report = mcq_items(benchmark, split)
+def load_docs(benchmark: str, split: str = "paper", path: str | Path | None = None) -> list[MCQDoc]:
+    """MCQ docs of one benchmark split; ``path`` names a local copy (instead of the variables)."""
+    items, _ = mcq_items(benchmark, split, locate(benchmark, path) if path is not None else None)
     return to_docs(items, benchmark)
 
 

@@ -39,6 +39,7 @@ class VQAItem:
     closed: bool | None = None  # the source's own open/closed label, where it has one
     meta: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # file (and row) it came from, for error messages
+    split: str = "test"  # the source split it belongs to
 
 
 @dataclass
@@ -49,12 +50,14 @@ class ConversionReport:
     left_out: dict[str, int] = field(default_factory=dict)
     protocol: str = ""
     used: int = 0
+    source_split: str = ""  # the split the items come from (the paper protocol subsets test)
 
     def leave_out(self, reason: str) -> None:
         self.left_out[reason] = self.left_out.get(reason, 0) + 1
 
     def as_dict(self) -> dict:
-        return {"benchmark": self.benchmark, "rows": self.rows, "mcq": self.mcq, "left_out": dict(sorted(self.left_out.items())), "protocol": self.protocol, "used": self.used}
+        return {"benchmark": self.benchmark, "source_split": self.source_split, "rows": self.rows, "mcq": self.mcq,
+                "left_out": dict(sorted(self.left_out.items())), "protocol": self.protocol, "used": self.used}
 
 
 def yes_no_options(item: VQAItem) -> tuple[list[str], str, str] | None:
@@ -101,12 +104,9 @@ def to_mcq(items: list[VQAItem], report: ConversionReport) -> list[VQAItem]:
 
 
 def apply_protocol(items: list[VQAItem], split: str, report: ConversionReport, keep_all: bool = False) -> list[VQAItem]:
-    """``paper``: a seeded subset of min(200, n) items in source order (``keep_all``: every item,
-    as for MMMU-Med's 170); ``test``: the full multiple-choice test set."""
-    if split == "test":
-        report.protocol = "full"
-        chosen = items
-    elif split == "paper":
+    """``paper``: a seeded subset of min(200, n) items of the test split in source order
+    (``keep_all``: every item, as for MMMU-Med's 170); any other split: all its MCQ items."""
+    if split == "paper":
         report.protocol = "paper: all items" if keep_all else f"paper: seeded subset of min({PAPER_SUBSET}, n)"
         if keep_all or len(items) <= PAPER_SUBSET:
             chosen = items
@@ -114,7 +114,8 @@ def apply_protocol(items: list[VQAItem], split: str, report: ConversionReport, k
             picked = sorted(random.Random(SUBSET_SEED).sample(range(len(items)), PAPER_SUBSET))
             chosen = [items[i] for i in picked]
     else:
-        raise DataNotFoundError(f"unknown split {split!r} for {report.benchmark}", fix="use `paper` (the paper's subsets) or `test` (the full test set)")
+        report.protocol = "full"
+        chosen = items
     report.used = len(chosen)
     return chosen
 
@@ -147,7 +148,7 @@ def to_docs(items: list[VQAItem], benchmark: str) -> list[MCQDoc]:
         images = [load_image(ref, item.where or item.id) for ref in item.images]
         if not images:
             raise CorruptDataError(f"row {item.id} has no image", where=item.where, fix="check the image column / image folder of the local copy")
-        meta = {**item.meta, "question_type": item.question_type}
+        meta = {**item.meta, "question_type": item.question_type, "split": item.split}
         docs.append(
             MCQDoc(
                 id=item.id,

@@ -11,6 +11,7 @@ set that serves every benchmark without its own variable. Unset: the hub id (onl
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,12 @@ def check_name(benchmark: str) -> str:
     return benchmark
 
 
-def locate(benchmark: str) -> Location:
+def locate(benchmark: str, path: str | os.PathLike | None = None) -> Location:
+    """Where to read ``benchmark``: ``path`` when given (a caller's explicit copy, e.g. a
+    training config's), else its variable, else the unified copy's, else the hub."""
     check_name(benchmark)
+    if path is not None:
+        return Location(benchmark, "local", _existing(Path(path).expanduser(), "the given path"), "path argument")
     own = os.environ.get(env_var(benchmark))
     if own:
         return Location(benchmark, "local", _existing(Path(own).expanduser(), env_var(benchmark)), env_var(benchmark))
@@ -64,11 +69,43 @@ def _existing(path: Path, var: str) -> Path:
     return path
 
 
-def hf_table(path: Path | None, split_names: tuple[str, ...], config: str | None = None, strict: bool = False):
+# Split names as releases spell them -> the canonical names medbridge uses (``validation``).
+SPLIT_ALIASES = {"val": "validation", "validate": "validation", "validation": "validation",
+                 "train": "train", "test": "test", "dev": "dev"}
+_SPLIT_WORD = re.compile(r"(?<![a-z])(train|test|validation|validate|val|dev)", re.IGNORECASE)
+
+
+def canonical_split(split: str) -> str:
+    return SPLIT_ALIASES.get(str(split).lower(), str(split).lower())
+
+
+def file_split(name: str) -> str | None:
+    """The split a file's name says it holds (``validate.json`` -> validation, ``trainset.json``
+    -> train, ``test-00000-of-00001.parquet`` -> test), or None when it names none or several."""
+    found = {canonical_split(m) for m in _SPLIT_WORD.findall(Path(name).stem)}
+    return found.pop() if len(found) == 1 else None
+
+
+def check_file_split(path: Path, split: str, benchmark: str, default: str | None = None) -> None:
+    """A local copy given as one file holds one split: refuse it for another split (SLAKE's
+    validate.json is not its test set). ``default``: the split a file with no split in its name
+    holds (for sources that have only one)."""
+    held = file_split(path.name) or default
+    if held is None:
+        raise DataNotFoundError(f"cannot tell which {benchmark} split {path.name} holds", where=str(path),
+                                fix=f"point {env_var(benchmark)} at the benchmark's folder, or name the file after its split (e.g. {split}.json)")
+    if held != canonical_split(split):
+        raise DataNotFoundError(f"{path.name} holds the {held} split of {benchmark}, but the {canonical_split(split)} split was asked for", where=str(path),
+                                fix=f"point {env_var(benchmark)} at the folder holding every split, or at the {canonical_split(split)} file")
+
+
+def hf_table(path: Path | None, split_names: tuple[str, ...], config: str | None = None, strict: bool = False, benchmark: str = "", default_split: str | None = None):
     """Read a Hugging Face layout from disk: a ``save_to_disk`` folder, or parquet files (one
     file, or a folder searched recursively; a file belongs to the split its name or folder
     names). ``config`` keeps only files whose path names it (all files if none does, unless
-    ``strict``). Returns ``[(split, datasets.Dataset), ...]``, or None if it is no such layout."""
+    ``strict``). A single file or a single saved Dataset must hold the asked split (its name
+    or its own split info says which; ``default_split`` for sources with one split).
+    Returns ``[(split, datasets.Dataset), ...]``, or None if it is no such layout."""
     import datasets
 
     if path is None or not path.exists():
@@ -80,6 +117,10 @@ def hf_table(path: Path | None, split_names: tuple[str, ...], config: str | None
             if not found:
                 raise DataNotFoundError(f"save_to_disk copy has splits {list(loaded)}, none of {list(split_names)}", where=str(path))
             return found
+        held = canonical_split(str(loaded.split)) if loaded.split is not None else default_split
+        if held is None or held not in {canonical_split(s) for s in split_names}:
+            raise DataNotFoundError(f"save_to_disk copy holds the {held or 'unnamed'} split, not {'/'.join(split_names)}", where=str(path),
+                                    fix="save a DatasetDict with named splits, or point at the copy of the split you mean")
         return [(split_names[0], loaded)]
     files = [path] if path.suffix == ".parquet" else sorted(path.rglob("*.parquet")) if path.is_dir() else []
     if config:
@@ -88,6 +129,7 @@ def hf_table(path: Path | None, split_names: tuple[str, ...], config: str | None
     if not files:
         return None
     if path.is_file():
+        check_file_split(path, split_names[0], benchmark or "this benchmark", default=default_split)
         return [(split_names[0], datasets.load_dataset("parquet", data_files=[str(path)], split="train"))]
     out = []
     for split in split_names:

@@ -82,7 +82,7 @@ def read(location, benchmark: str) -> list[VQAItem]:
     if location.kind == "hub":
         tables = [("test", hub_dataset(HUB_ID, "test"))]
     else:
-        tables = hf_table(location.path, ("test",))
+        tables = hf_table(location.path, ("test",), benchmark="medvlthinker_eval", default_split="test")  # the set has only a test split
     if tables is not None:
         items = []
         for _, table in tables:

@@ -1,7 +1,7 @@
-"""MedXpertQA MM (``TsinghuaC3I/MedXpertQA``, config ``MM``, test: 2,000 questions, options
+"""MedXpertQA MM (``TsinghuaC3I/MedXpertQA``, config ``MM``; dev: 5, test: 2,000 questions, options
 A–E, one or more images). Rows: id, question (ending in "Answer Choices: (A) …", which is
 dropped because the prompt lists the options), options {A..E}, label, images (file names),
-medical_task, body_system, question_type. Local copies: a folder with the MM test ``.jsonl``
+medical_task, body_system, question_type. Local copies: a folder with the MM ``test.jsonl`` (``dev.jsonl``)
 and an ``images/`` folder or ``images.zip``, or parquet / ``save_to_disk`` files."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from ...answers import LETTERS
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem, letter_of
-from .locations import hf_table, hub_dataset, hub_snapshot, unpacked, undecoded
+from .locations import check_file_split, file_split, hf_table, hub_dataset, hub_snapshot, unpacked, undecoded
 
 HUB_ID, HUB_CONFIG = "TsinghuaC3I/MedXpertQA", "MM"
 _CHOICES_TAIL = re.compile(r"\s*Answer Choices:.*$", re.DOTALL)
@@ -30,7 +30,7 @@ def _images_dir(base: Path) -> Path:
     return base / "images"
 
 
-def _item(r: dict, i: int, images: list, where: str) -> VQAItem:
+def _item(r: dict, i: int, images: list, where: str, split: str = "test") -> VQAItem:
     raw = r.get("options") or {}
     if isinstance(raw, str):
         raw = json.loads(raw)
@@ -40,7 +40,7 @@ def _item(r: dict, i: int, images: list, where: str) -> VQAItem:
         raise CorruptDataError(f"row {r.get('id', i)} has option keys {letters}", where=where, fix="expected consecutive letters A, B, C, …")
     label = str(r.get("label") or "").strip()
     return VQAItem(
-        id=f"medxpertqa_mm/test/{r.get('id', i)}",
+        id=f"medxpertqa_mm/{split}/{r.get('id', i)}",
         question=_CHOICES_TAIL.sub("", str(r["question"])).strip(),
         answer=label or None,
         answer_letter=letter_of(label, options) if label else None,
@@ -53,10 +53,19 @@ def _item(r: dict, i: int, images: list, where: str) -> VQAItem:
     )
 
 
-def read_jsonl(path: Path) -> list[VQAItem]:
-    jsonl = path if path.is_file() else next(iter(sorted(p for p in path.rglob("*.jsonl") if "mm" in p.name.lower() or "mm" in p.parent.name.lower())), None)
+def _pick_jsonl(path: Path, split: str) -> Path | None:
+    if path.is_file():
+        check_file_split(path, split, "medxpertqa_mm")
+        return path
+    mm = sorted(p for p in path.rglob("*.jsonl") if "mm" in p.name.lower() or "mm" in p.parent.name.lower())
+    return next((p for p in mm if file_split(p.name) == split), None)
+
+
+def read_jsonl(path: Path, split: str = "test") -> list[VQAItem]:
+    jsonl = _pick_jsonl(path, split)
     if jsonl is None:
-        raise DataNotFoundError("no MedXpertQA MM .jsonl found", where=str(path), fix="point MEDBRIDGE_DATA_MEDXPERTQA_MM at the folder with the MM test jsonl and images/ (or images.zip)")
+        raise DataNotFoundError(f"no MedXpertQA MM {split} .jsonl found", where=str(path),
+                                fix=f"point MEDBRIDGE_DATA_MEDXPERTQA_MM at the folder with MM/{split}.jsonl and images/ (or images.zip)")
     images = _images_dir(jsonl.parent)
     items = []
     with jsonl.open(encoding="utf-8") as f:
@@ -67,17 +76,17 @@ def read_jsonl(path: Path) -> list[VQAItem]:
                 r = json.loads(line)
             except ValueError as exc:
                 raise CorruptDataError(f"line {i + 1} is not json ({exc})", where=str(jsonl)) from exc
-            items.append(_item(r, i, [images / name for name in r.get("images") or []], f"{jsonl} line {i + 1}"))
+            items.append(_item(r, i, [images / name for name in r.get("images") or []], f"{jsonl} line {i + 1}", split))
     return items
 
 
-def read(location) -> list[VQAItem]:
+def read(location, split: str = "test") -> list[VQAItem]:
     if location.kind == "hub":
-        table = hub_dataset(HUB_ID, "test", HUB_CONFIG)
+        table = hub_dataset(HUB_ID, split, HUB_CONFIG)
         images = unpacked(hub_snapshot(HUB_ID, ["images.zip"]) / "images.zip")
         images = images / "images" if (images / "images").is_dir() else images
-        return [_item(r, i, [images / n for n in r["images"]], f"{HUB_ID} row {i}") for i, r in enumerate(table)]
-    tables = hf_table(location.path, ("test",), config=HUB_CONFIG)
+        return [_item(r, i, [images / n for n in r["images"]], f"{HUB_ID} row {i}", split) for i, r in enumerate(table)]
+    tables = hf_table(location.path, (split,), config=HUB_CONFIG, benchmark="medxpertqa_mm")
     if tables is not None:
         base = location.path if location.path.is_dir() else location.path.parent
         images = _images_dir(base)
@@ -85,6 +94,6 @@ def read(location) -> list[VQAItem]:
         for _, table in tables:
             for i, r in enumerate(undecoded(table, "images")):
                 refs = [img if isinstance(img, dict) else images / img for img in r.get("images") or []]
-                items.append(_item(r, i, refs, f"{location.path} row {i}"))
+                items.append(_item(r, i, refs, f"{location.path} row {i}", split))
         return items
-    return read_jsonl(location.path)
+    return read_jsonl(location.path, split)

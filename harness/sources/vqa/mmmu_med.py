@@ -72,15 +72,16 @@ def _collect(tables_by_subject: dict[str, list], origin: str) -> list[VQAItem]:
     return items
 
 
-def read(location) -> list[VQAItem]:
+def read(location, split: str = "validation") -> list[VQAItem]:
+    """One MMMU split (``dev`` or ``validation``) of the five subjects."""
     if location.kind == "hub":
-        return _collect({s: [(split, hub_dataset(HUB_ID, split, s)) for split in SPLITS] for s in SUBJECTS}, HUB_ID)
+        return _collect({s: [(split, hub_dataset(HUB_ID, split, s))] for s in SUBJECTS}, HUB_ID)
     path: Path = location.path
     found = {}
     for subject in SUBJECTS:
-        tables = hf_table(path / subject, SPLITS) or hf_table(path, SPLITS, config=subject, strict=True)
+        tables = hf_table(path / subject, (split,), benchmark="mmmu_med") or hf_table(path, (split,), config=subject, strict=True, benchmark="mmmu_med")
         if tables:
             found[subject] = tables
     if not found:
-        raise DataNotFoundError("no MMMU subject folder found", where=str(path), fix=f"expected the hub layout with folders {', '.join(SUBJECTS)} (parquet or save_to_disk)")
+        raise DataNotFoundError(f"no MMMU subject folder with a {split} split found", where=str(path), fix=f"expected the hub layout with folders {', '.join(SUBJECTS)} (parquet or save_to_disk)")
     return _collect(found, str(path))

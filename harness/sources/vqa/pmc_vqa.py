@@ -1,7 +1,8 @@
-"""PMC-VQA: the release CSV (``test_2.csv`` v2, or ``test.csv``: Figure_path, Question,
-Answer, Choice A..D, Answer_label) with its figure folder, or the Hugging Face test set the
-paper's numbers come from (``AdaptLLM/biomed-VQA-benchmark``, config ``PMC-VQA``: image,
-input, label, A..D). Four options."""
+"""PMC-VQA, train and test: the release CSVs (``train_2.csv`` / ``test_2.csv`` v2, or
+``train.csv`` / ``test.csv``: Figure_path, Question, Answer, Choice A..D, Answer_label) with
+their figure folder, or the Hugging Face test set the paper's numbers come from
+(``AdaptLLM/biomed-VQA-benchmark``, config ``PMC-VQA``: image, input, label, A..D; test only).
+Four options."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem, letter_of
-from .locations import hf_table, hub_dataset, undecoded
+from .locations import check_file_split, hf_table, hub_dataset, undecoded
 
 HUB_ID, HUB_CONFIG = "AdaptLLM/biomed-VQA-benchmark", "PMC-VQA"
 _CHOICE_PREFIX = re.compile(r"^\s*[A-D]\s*[:.)]\s*")
@@ -22,10 +23,14 @@ def _choice(text: str) -> str:
     return _CHOICE_PREFIX.sub("", str(text or "")).strip()
 
 
-def read_release(path: Path) -> list[VQAItem]:
-    csv_path = path if path.is_file() else next((path / n for n in ("test_2.csv", "test.csv") if (path / n).is_file()), None)
+def read_release(path: Path, split: str = "test") -> list[VQAItem]:
+    if path.is_file():
+        check_file_split(path, split, "pmc_vqa")
+        csv_path = path
+    else:
+        csv_path = next((path / n for n in (f"{split}_2.csv", f"{split}.csv") if (path / n).is_file()), None)
     if csv_path is None:
-        raise DataNotFoundError("no PMC-VQA test_2.csv or test.csv", where=str(path), fix="point MEDBRIDGE_DATA_PMC_VQA at the folder with the CSV and its images folder")
+        raise DataNotFoundError(f"no PMC-VQA {split}_2.csv or {split}.csv", where=str(path), fix="point MEDBRIDGE_DATA_PMC_VQA at the folder with the CSVs and their images folder")
     with csv_path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     need = {"Figure_path", "Question", "Choice A", "Choice B", "Choice C", "Choice D"}
@@ -39,10 +44,10 @@ def read_release(path: Path) -> list[VQAItem]:
         label = (r.get("Answer_label") or "").strip().upper()
         letter = label if label in ("A", "B", "C", "D") else letter_of(r.get("Answer", ""), options)
         if letter is None:
-            raise CorruptDataError(f"row {i + 2} has no usable answer (Answer_label {label!r})", where=str(csv_path), fix="the CSV is damaged or not the PMC-VQA test CSV")
+            raise CorruptDataError(f"row {i + 2} has no usable answer (Answer_label {label!r})", where=str(csv_path), fix="the CSV is damaged or not a PMC-VQA release CSV")
         items.append(
             VQAItem(
-                id=f"pmc_vqa/test/{i:05d}",
+                id=f"pmc_vqa/{split}/{i:05d}",
                 question=str(r["Question"]).strip(),
                 answer=r.get("Answer") or None,
                 answer_letter=letter,
@@ -57,7 +62,7 @@ def read_release(path: Path) -> list[VQAItem]:
     return items
 
 
-def _from_table(tables, origin: str) -> list[VQAItem]:
+def _from_table(tables, origin: str, split: str) -> list[VQAItem]:
     items = []
     for _, table in tables:
         for i, r in enumerate(undecoded(table, "image")):
@@ -66,14 +71,17 @@ def _from_table(tables, origin: str) -> list[VQAItem]:
             if letter is None:
                 raise CorruptDataError(f"row {i} has no usable answer (label {r.get('label')!r})", where=origin)
             question = str(r.get("input") or r.get("question") or "").strip()
-            items.append(VQAItem(id=f"pmc_vqa/test/{i:05d}", question=question, answer=options["ABCD".index(letter)], answer_letter=letter, options=options, images=[r["image"]], modality="unknown", question_type="multiple-choice", where=f"{origin} row {i}"))
+            items.append(VQAItem(id=f"pmc_vqa/{split}/{i:05d}", question=question, answer=options["ABCD".index(letter)], answer_letter=letter, options=options, images=[r["image"]], modality="unknown", question_type="multiple-choice", where=f"{origin} row {i}"))
     return items
 
 
-def read(location) -> list[VQAItem]:
+def read(location, split: str = "test") -> list[VQAItem]:
     if location.kind == "hub":
-        return _from_table([("test", hub_dataset(HUB_ID, "test", HUB_CONFIG))], f"{HUB_ID}/{HUB_CONFIG}")
-    tables = hf_table(location.path, ("test",), config=HUB_CONFIG)
+        if split != "test":
+            raise DataNotFoundError(f"the hub copy the paper's numbers come from ({HUB_ID}, {HUB_CONFIG}) holds only PMC-VQA's test split, not {split}",
+                                    fix="download the PMC-VQA release (xmcmic/PMC-VQA: train_2.csv and images_2.zip) and point MEDBRIDGE_DATA_PMC_VQA at it")
+        return _from_table([("test", hub_dataset(HUB_ID, "test", HUB_CONFIG))], f"{HUB_ID}/{HUB_CONFIG}", split)
+    tables = hf_table(location.path, (split,), config=HUB_CONFIG, benchmark="pmc_vqa")
     if tables is not None:
-        return _from_table(tables, str(location.path))
-    return read_release(location.path)
+        return _from_table(tables, str(location.path), split)
+    return read_release(location.path, split)

@@ -1,6 +1,6 @@
-"""SLAKE 1.0: ``test.json`` (+ ``validate.json``, ``train.json``) and the ``imgs/`` folder (or
-``imgs.zip``), as released and as mirrored on the hub (``BoKelvin/SLAKE``). English rows only
-(``q_lang == "en"``): the yes/no conversion is defined for English answers."""
+"""SLAKE 1.0: ``train.json``, ``validate.json`` (the validation split), ``test.json`` and the
+``imgs/`` folder (or ``imgs.zip``), as released and as mirrored on the hub (``BoKelvin/SLAKE``).
+English rows only (``q_lang == "en"``): the yes/no conversion is defined for English answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem
-from .locations import hub_snapshot, unpacked
+from .locations import check_file_split, hub_snapshot, unpacked
 
 HUB_ID = "BoKelvin/SLAKE"
 
@@ -23,10 +23,21 @@ def _images_root(folder: Path) -> Path:
     return folder / "imgs"  # missing images are reported per row
 
 
+# canonical split -> the release's file name
+FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
+
+
 def read_release(path: Path, split: str = "test") -> list[VQAItem]:
-    json_path = path if path.is_file() else path / f"{split}.json"
+    """One split of the release: ``path`` is the SLAKE folder, or one of its json files (which
+    must be the asked split's: validate.json is not the test set)."""
+    if path.is_file():
+        check_file_split(path, split, "slake")
+        json_path = path
+    else:
+        json_path = path / FILES[split]
     if not json_path.is_file():
-        raise DataNotFoundError(f"SLAKE {split}.json not found", where=str(path), fix="point MEDBRIDGE_DATA_SLAKE at the SLAKE folder holding test.json and imgs/")
+        raise DataNotFoundError(f"SLAKE {FILES[split]} ({split} split) not found", where=str(path),
+                                fix="point MEDBRIDGE_DATA_SLAKE at the SLAKE folder holding train.json, validate.json, test.json and imgs/")
     try:
         rows = json.loads(json_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -52,7 +63,7 @@ def read_release(path: Path, split: str = "test") -> list[VQAItem]:
     return items
 
 
-def read(location) -> list[VQAItem]:
+def read(location, split: str = "test") -> list[VQAItem]:
     if location.kind == "hub":
-        return read_release(hub_snapshot(HUB_ID, ["test.json", "imgs.zip"]))
-    return read_release(location.path)
+        return read_release(hub_snapshot(HUB_ID, [FILES[split], "imgs.zip"]), split)
+    return read_release(location.path, split)

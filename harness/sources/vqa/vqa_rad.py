@@ -1,6 +1,7 @@
-"""VQA-RAD: the original release json (MEVF ``testset.json`` layout, or the OSF
-``VQA_RAD Dataset Public.json`` with ``phrase_type`` test_*) plus an image folder, or the
-Hugging Face layout (``flaviagiammarino/vqa-rad``: image, question, answer)."""
+"""VQA-RAD, train and test splits: the original release json (MEVF layout ``trainset.json`` /
+``testset.json``, one split each; or the OSF ``VQA_RAD Dataset Public.json`` holding both,
+``phrase_type`` test_* marking the test rows) plus an image folder, or the Hugging Face layout
+(``flaviagiammarino/vqa-rad``: image, question, answer; train / test)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,29 @@ from pathlib import Path
 
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem
-from .locations import hf_table, hub_dataset, undecoded
+from .locations import check_file_split, file_split, hf_table, hub_dataset, undecoded
 
 HUB_ID = "flaviagiammarino/vqa-rad"
 _IMAGE_DIRS = ("images", "VQA_RAD Image Folder", "imgs", ".")
 
 
-def _pick_json(folder: Path) -> Path:
-    preferred = [folder / "testset.json", folder / "VQA_RAD Dataset Public.json"]
-    for path in preferred:
+# The release json holding one split (MEVF layout) or all of them (OSF: phrase_type test_* is test).
+_MEVF = {"train": "trainset.json", "test": "testset.json"}
+_OSF = "VQA_RAD Dataset Public.json"
+
+
+def _pick_json(folder: Path, split: str) -> Path:
+    for path in (folder / _MEVF[split], folder / _OSF):
         if path.is_file():
             return path
-    candidates = sorted(p for p in folder.glob("*.json") if "test" in p.name.lower())
+    candidates = sorted(p for p in folder.glob("*.json") if file_split(p.name) == split)
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise DataNotFoundError("no VQA-RAD test json (testset.json) found", where=str(folder), fix="point MEDBRIDGE_DATA_VQA_RAD at the folder with testset.json and images/, or at the json file itself")
+        raise DataNotFoundError(f"no VQA-RAD {split} json ({_MEVF[split]} or {_OSF}) found", where=str(folder),
+                                fix=f"point MEDBRIDGE_DATA_VQA_RAD at the folder with {_MEVF[split]} and images/, or at the json file itself")
     names = ", ".join(p.name for p in candidates)
-    raise DataNotFoundError(f"several VQA-RAD test jsons ({names})", where=str(folder), fix="point MEDBRIDGE_DATA_VQA_RAD at the json file you mean")
+    raise DataNotFoundError(f"several VQA-RAD {split} jsons ({names})", where=str(folder), fix="point MEDBRIDGE_DATA_VQA_RAD at the json file you mean")
 
 
 def _image_dir(base: Path) -> Path:
@@ -37,8 +43,12 @@ def _image_dir(base: Path) -> Path:
     return base / "images"
 
 
-def read_release(path: Path) -> list[VQAItem]:
-    json_path = path if path.is_file() else _pick_json(path)
+def _osf_split(row: dict) -> str:
+    return "test" if str(row.get("phrase_type", "")).startswith("test") else "train"
+
+
+def read_release(path: Path, split: str = "test") -> list[VQAItem]:
+    json_path = path if path.is_file() else _pick_json(path, split)
     try:
         rows = json.loads(json_path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -46,14 +56,16 @@ def read_release(path: Path) -> list[VQAItem]:
     if not isinstance(rows, list) or (rows and "question" not in rows[0]):
         raise CorruptDataError(f"{json_path.name} is not a list of VQA-RAD rows", where=str(json_path), fix="expected the MEVF/OSF layout: qid, image_name, question, answer, answer_type")
     if any(str(r.get("phrase_type", "")).startswith("test") for r in rows):  # the OSF file holds all splits
-        rows = [r for r in rows if str(r.get("phrase_type", "")).startswith("test")]
+        rows = [r for r in rows if _osf_split(r) == split]
+    else:  # an MEVF file holds one split: its name says which
+        check_file_split(json_path, split, "vqa_rad")
     images = _image_dir(json_path.parent)
     items = []
     for i, r in enumerate(rows):
         where = f"{json_path} row {i}"
         items.append(
             VQAItem(
-                id=f"vqa_rad/test/{r.get('qid', i)}",
+                id=f"vqa_rad/{split}/{r.get('qid', i)}",
                 question=str(r["question"]).strip(),
                 answer=None if r.get("answer") is None else str(r["answer"]),
                 images=[images / r["image_name"]],
@@ -69,11 +81,11 @@ def read_release(path: Path) -> list[VQAItem]:
 
 def _from_table(tables, origin: str) -> list[VQAItem]:
     items = []
-    for _, table in tables:
+    for split, table in tables:
         for i, r in enumerate(undecoded(table, "image")):
             items.append(
                 VQAItem(
-                    id=f"vqa_rad/test/{i:04d}",
+                    id=f"vqa_rad/{split}/{i:04d}",
                     question=str(r["question"]).strip(),
                     answer=r.get("answer"),
                     images=[r["image"]],
@@ -85,10 +97,10 @@ def _from_table(tables, origin: str) -> list[VQAItem]:
     return items
 
 
-def read(location) -> list[VQAItem]:
+def read(location, split: str = "test") -> list[VQAItem]:
     if location.kind == "hub":
-        return _from_table([("test", hub_dataset(HUB_ID, "test"))], HUB_ID)
-    tables = hf_table(location.path, ("test",))
+        return _from_table([(split, hub_dataset(HUB_ID, split))], HUB_ID)
+    tables = hf_table(location.path, (split,), benchmark="vqa_rad")
     if tables is not None:
         return _from_table(tables, str(location.path))
-    return read_release(location.path)
+    return read_release(location.path, split)
