@@ -377,3 +377,25 @@ def test_a_task_with_test_split_validate_runs_and_is_recorded_as_validation(caps
     record = json.loads((out / "records" / "slake_val.json").read_text())
     assert record["task"]["split"] == "validate" and record["n_docs"] == 2
     assert record["data"]["source_split"] == "validation" and record["data"]["protocol"] == "full"
+
+
+def test_empty_option_texts_are_refused_naming_the_row(monkeypatch, tmp_path):
+    rows = [fx.medvlthinker_row(0, "pmc_vqa", {"A": "CT", "B": "MRI"}, "A"), fx.medvlthinker_row(3, "pmc_vqa", {"A": "", "B": ""}, "A")]
+    use(monkeypatch, vqa.UNIFIED, fx.medvlthinker_hf(tmp_path / "mvt", rows=rows))
+    with pytest.raises(CorruptDataError, match=r"row pmc_vqa/medvlthinker/3 has empty option texts \(A, B\)") as err:
+        vqa.load_docs("pmc_vqa", "test")
+    assert "row 1" in str(err.value.where)
+    root = fx.pmc_vqa_release(tmp_path / "pmc")
+    text = (root / "test_2.csv").read_text().replace(" C:Ultrasound", " C: ")
+    (root / "test_2.csv").write_text(text)
+    use(monkeypatch, "pmc_vqa", root)
+    with pytest.raises(CorruptDataError, match=r"row pmc_vqa/test/00000 has empty option texts \(C\)") as err:
+        vqa.load_docs("pmc_vqa", "test")
+    assert "test_2.csv row 2" in str(err.value.where)
+
+
+def test_an_mcq_doc_with_an_empty_option_cannot_be_built():
+    from medbridge.harness.sources import MCQDoc
+
+    with pytest.raises(ValueError, match="option B is empty"):
+        MCQDoc(id="x/test/1", images=[], question="?", options=["yes", "  "], answer="A", modality="", source="x")

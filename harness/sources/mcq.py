@@ -30,6 +30,9 @@ class MCQDoc:
 
     def __post_init__(self):
         letters = option_letters(len(self.options))
+        for letter, text in zip(letters, self.options):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"doc {self.id}: option {letter} is empty")
         if self.answer not in letters:
             raise ValueError(f"doc {self.id}: answer {self.answer!r} is not one of the option letters {letters}")
 

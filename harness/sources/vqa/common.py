@@ -84,6 +84,10 @@ def to_mcq(items: list[VQAItem], report: ConversionReport) -> list[VQAItem]:
         if item.answer is None and item.answer_letter is None:
             raise CorruptDataError(f"row {item.id} has no answer", where=item.where, fix="the local copy is incomplete or not the test split; re-download it")
         if item.options:
+            empty = [letter for letter, text in zip(option_letters(len(item.options)), item.options) if not str(text or "").strip()]
+            if empty:  # a blank option can be neither read by the grader nor told apart by a model
+                raise CorruptDataError(f"row {item.id} has empty option texts ({', '.join(empty)})", where=item.where,
+                                       fix="the local copy is damaged or was exported without its options; re-download it")
             if item.answer_letter is None:
                 raise CorruptDataError(f"row {item.id}: answer {item.answer!r} is none of its {len(item.options)} options", where=item.where, fix="the local copy is damaged or not this benchmark's test set")
             kept.append(item)
