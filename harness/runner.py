@@ -57,6 +57,12 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """A library's error as one line of readable length (some list every class they know)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
     from .sources.vqa import check_name, env_var
 
@@ -206,7 +212,7 @@ def evaluate(
             cause = _unwrap(exc)
             if isinstance(cause, MedbridgeError):
                 raise cause from exc
-            raise EvaluationFailed(f"lmms-eval failed: {type(cause).__name__}: {cause}", fix="rerun with --debug for the traceback") from exc
+            raise EvaluationFailed(f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback") from exc
     if results is None:  # non-zero ranks in a distributed run
         return []
     missing = [t for t in leaves if t not in results.get("results", {})]

@@ -148,3 +148,97 @@ def test_probe_and_baseline_check_their_output_first(capsys, tmp_path, command):
     args = ["probe", "--model", "Qwen/never-loaded", "--tasks", "breast"] if command == "probe" else ["baseline", "--dataset", "breast"]
     rc, err = run_main(capsys, *args, "--output", str(tmp_path / "f" / "out"))
     assert rc == 2 and "cannot be a folder" in err
+
+
+# --- one line instead of a traceback or a page of text ------------------------------------------------
+
+
+def _corrupt_member(path, member):
+    """Flip bytes inside one member's deflate stream of an npz (the zip directory stays intact)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    for i in range(start + 8, start + min(info.compress_size, 64)):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def corrupt_breast(tmp_path):
+    from medbridge.harness.sources.medmnist_sample import write_sample
+
+    root = tmp_path / "corrupt"
+    (path,) = write_sample(root, flags=["breastmnist"], size=28)
+    _corrupt_member(path, "test_images.npy")
+    return path
+
+
+def test_corrupt_compressed_npz_member_is_one_line_in_data_check(capsys, corrupt_breast):
+    rc, err = run_main(capsys, "data", "check", "breast", "--data-root", str(corrupt_breast.parent), "--size", "28")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("medbridge: error: breastmnist.npz is corrupt: its test_images member cannot be read") and str(corrupt_breast) in err
+
+
+def test_corrupt_compressed_npz_member_names_the_file_in_eval(capsys, tmp_path, tiny_model, corrupt_breast):
+    rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"),
+                       "--data-root", str(corrupt_breast.parent), "--size", "28")
+    assert rc == 2 and "breastmnist.npz is corrupt: its test_images member cannot be read" in err and str(corrupt_breast) in err
+    assert not (tmp_path / "o" / "records").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,env,message",
+    [
+        (["--per-class", "2"], {"MEDMNIST_PER_CLASS": "ten"}, None),  # the flag wins over a bad variable
+        ([], {"MEDMNIST_PER_CLASS": "ten"}, "MEDMNIST_PER_CLASS='ten' is not a whole number"),
+        (["--gen-kwargs", "garbage"], {}, "--gen-kwargs 'garbage' is not key=value[,key=value...]"),
+        (["--gen-kwargs", "max_new_tokens=8,oops"], {}, "--gen-kwargs 'max_new_tokens=8,oops' is not key=value[,key=value...]"),
+        (["--model-args", "dtype"], {}, "--model-args 'dtype' is not key=value[,key=value...]"),
+        (["--limit", "0"], {}, "--limit must be a whole number >= 1 (docs per task) or a fraction between 0 and 1, got 0"),
+        (["--limit", "-3"], {}, "--limit must be a whole number >= 1 (docs per task) or a fraction between 0 and 1, got -3"),
+        (["--limit", "2.5"], {}, "--limit must be a whole number >= 1 (docs per task) or a fraction between 0 and 1, got 2.5"),
+        (["--backend", "qwen25_vl"], {}, "unknown backend 'qwen25_vl' (did you mean qwen2_5_vl"),
+    ],
+)
+def test_bad_eval_settings_are_one_short_line_before_the_model_loads(capsys, tmp_path, tiny_model, sample_root, monkeypatch, argv, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _never_started(monkeypatch)
+    with pytest.raises(pytest.fail.Exception) if message is None else _no_raise():
+        rc, err = run_main(capsys, "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"),
+                           "--data-root", str(sample_root), "--size", "28", *argv)
+    if message is None:
+        return  # got as far as starting lmms-eval
+    assert rc == 2 and err.startswith(f"medbridge: error: {message}"), err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 400
+
+
+def _no_raise():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def test_text_only_checkpoint_is_one_line_in_eval(capsys, tmp_path, monkeypatch):
+    from transformers import Qwen2Config
+
+    text_only = tmp_path / "qwen2-text"
+    Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1).save_pretrained(text_only)
+    _never_started(monkeypatch)
+    rc, err = run_main(capsys, "eval", "--model", str(text_only), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"))
+    assert rc == 2 and len(err) < 400
+    assert err.strip() == (f"medbridge: error: checkpoint has no vision tower (model_type 'qwen2', no vision_config) ({text_only}); "
+                           "medbridge evaluates vision-language models: pass one, e.g. Qwen/Qwen2.5-VL-7B-Instruct")
+
+
+def test_an_unexpected_lmms_eval_error_is_cut_to_one_readable_line():
+    from medbridge.harness.runner import _first_line
+
+    long = ValueError("Unrecognized configuration class Qwen2Config. Model type should be one of " + ", ".join(f"Config{i}" for i in range(300)) + "\nsecond line")
+    line = _first_line(long)
+    assert len(line) == 300 and line.endswith("…") and "\n" not in line
+    assert _first_line(ValueError("short\nmore")) == "short"

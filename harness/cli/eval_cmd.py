@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import ConfigError
+
 
 def add_parser(sub) -> None:
     from .judge_cmd import add_judge_arguments
@@ -34,6 +36,59 @@ def add_arguments(p, required: bool = True) -> None:
     p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
 
 
+def key_values(text: str | None, flag: str) -> str | None:
+    """Check a ``k=v[,k=v...]`` switch before lmms-eval parses it (its own parser fails with
+    "not enough values to unpack" on anything else)."""
+    if text is None:
+        return None
+    if not all(key.strip() and sep for key, sep, _ in (part.partition("=") for part in text.split(","))):
+        raise ConfigError(f"{flag} {text!r} is not key=value[,key=value...]", fix=f"e.g. {flag} {_EXAMPLES[flag]}")
+    return text
+
+
+_EXAMPLES = {"--gen-kwargs": "max_new_tokens=512,temperature=1.0", "--model-args": "max_pixels=12544,attn_implementation=sdpa"}
+
+
+def checked_limit(limit: float | None) -> int | float | None:
+    """lmms-eval reads --limit as a doc count (>= 1) or, below 1, a fraction of each task."""
+    if limit is None:
+        return None
+    if 0 < limit < 1:
+        return limit
+    if limit >= 1 and limit == int(limit):
+        return int(limit)
+    raise ConfigError(f"--limit must be a whole number >= 1 (docs per task) or a fraction between 0 and 1, got {limit:g}", fix="e.g. --limit 8 or --limit 0.1 (testing only)")
+
+
+def check_backend(backend: str) -> None:
+    """An unknown backend is one line with the closest names (lmms-eval's own error lists all 120)."""
+    import difflib
+
+    from lmms_eval.models import list_available_models
+
+    names = list_available_models(include_aliases=True)
+    if backend not in names:
+        close = difflib.get_close_matches(backend, names, n=2)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown backend {backend!r}{hint}", fix="medbridge's are medbridge_hf, medbridge_vllm, medbridge_openai; `lmms-eval models` lists the others")
+
+
+def check_vision_checkpoint(model_ref: str) -> None:
+    """Refuse a checkpoint with no vision tower from its config alone, before any weight is read
+    (loading it would end in a page of transformers' auto-class list)."""
+    from transformers import AutoConfig
+
+    from ..errors import CheckpointError
+
+    try:
+        config = AutoConfig.from_pretrained(model_ref)
+    except Exception:  # an unknown architecture: the backend's own loader says more
+        return
+    if getattr(config, "vision_config", None) is None:
+        raise CheckpointError(f"checkpoint has no vision tower (model_type {getattr(config, 'model_type', '?')!r}, no vision_config)", where=model_ref,
+                              fix="medbridge evaluates vision-language models: pass one, e.g. Qwen/Qwen2.5-VL-7B-Instruct")
+
+
 def run(args) -> int:
     from ..judge.report import check_error_rates
     from ..judge.report import summary_line as judge_line
@@ -51,7 +106,7 @@ def run(args) -> int:
 
 
 def evaluate_from_args(args, judge: dict[str, str] | None = None) -> list[dict]:
-    from ..errors import ConfigError
+    from ..fingerprint import check_checkpoint
     from ..runner import evaluate
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -61,7 +116,14 @@ def evaluate_from_args(args, judge: dict[str, str] | None = None) -> list[dict]:
         if not sep or not name or not path:
             raise ConfigError(f"--data {entry!r} is not BENCHMARK=PATH", fix="e.g. --data vqa_rad=/data/vqa_rad")
         data[name.strip()] = path.strip()
-    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    limit = checked_limit(args.limit)
+    key_values(args.gen_kwargs, "--gen-kwargs")
+    key_values(args.model_args, "--model-args")
+    served = args.backend == "medbridge_openai"  # a name at an address, not a checkpoint here
+    model_ref = args.model if served else check_checkpoint(args.model)
+    check_backend(args.backend)
+    if not served:
+        check_vision_checkpoint(model_ref)
     return evaluate(
         args.model,
         tasks,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,15 +129,19 @@ def resolve_size(size: int | str | None = None) -> int:
 
 
 def resolve_per_class(per_class: int | str | None = None) -> int | None:
+    origin = "per-class cap"
     if per_class is None:
-        per_class = os.environ.get("MEDMNIST_PER_CLASS") or None
+        per_class, origin = os.environ.get("MEDMNIST_PER_CLASS") or None, "MEDMNIST_PER_CLASS"
     if per_class is None:
         return None
-    value = int(per_class)
-    if value < 1:
-        from ..errors import ConfigError
+    from ..errors import ConfigError
 
-        raise ConfigError(f"per-class cap must be >= 1, got {per_class!r}", fix="unset MEDMNIST_PER_CLASS to use the paper's uncapped balance")
+    try:
+        value = int(per_class)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}={per_class!r} is not a whole number", fix="set it to the number of questions per class (e.g. 50), or unset it for the paper's uncapped balance") from None
+    if value < 1:
+        raise ConfigError(f"{origin} must be >= 1, got {per_class!r}", fix="unset MEDMNIST_PER_CLASS to use the paper's uncapped balance")
     return value
 
 
@@ -183,9 +188,20 @@ def _read_arrays(path: Path, keys: list[str] | None):
                     where=str(path),
                     fix="the official layout has train/val/test _images and _labels; re-download the file",
                 )
-            return [npz[k] for k in keys] if keys else None
+            return [_member(npz, k, path) for k in keys] if keys else None
+    except CorruptDataError:
+        raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise CorruptDataError(f"cannot read {path.name} as an npz archive ({exc})", where=str(path), fix="delete it and download it again") from exc
+
+
+def _member(npz, key: str, path: Path) -> np.ndarray:
+    """One array of an npz; a damaged compressed member (zlib error, bad CRC) names the file and member."""
+    try:
+        return npz[key]
+    except (zlib.error, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        raise CorruptDataError(f"{path.name} is corrupt: its {key} member cannot be read ({exc})", where=str(path),
+                               fix="delete it and download it again (`medbridge data download`)") from exc
 
 
 def check_available(name: str, split: str = "test", root=None, size=None) -> Path:
