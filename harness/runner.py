@@ -64,9 +64,10 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 
 
 def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
-    from .sources.vqa import check_name, env_var
+    """``--data NAME=PATH`` (VQA benchmarks and MedMNIST datasets) as the variables the sources read."""
+    from .sources.data_paths import data_env
 
-    return {env_var(check_name(name)): str(path) for name, path in (data or {}).items()}
+    return data_env(data)
 
 
 def default_device() -> str:
@@ -108,7 +109,7 @@ def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
                 "source": "medmnist",
                 "file": str(path),
                 "split": split,
-                "size": medmnist.resolve_size(),
+                "size": medmnist.image_size(name),
                 "per_class": medmnist.resolve_per_class(),
                 "subset_seed": medmnist.SUBSET_SEED,
                 "protocol": "balanced subset (min class count per class)" if medmnist.resolve_per_class() is None else f"balanced subset, at most {medmnist.resolve_per_class()} per class",

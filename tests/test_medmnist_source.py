@@ -146,6 +146,43 @@ def test_real_pneumoniamnist_test_split_balances_to_468(tmp_path):
     assert len(docs) == 468 and Counter(d.answer for d in docs) == {"A": 234, "B": 234}
 
 
+def test_a_renamed_copy_is_named_in_the_error_with_how_to_use_it(tmp_path):
+    write_npz(tmp_path / "breastmnist_partial.npz")
+    with pytest.raises(DataNotFoundError) as err:
+        medmnist.load_docs("breast", root=tmp_path, size=28)
+    msg = str(err.value)
+    assert "MedMNIST file breastmnist.npz not found (the official name at 28 px)" in msg
+    assert "found breastmnist_partial.npz, not an official name" in msg
+    assert f"--data breast={tmp_path / 'breastmnist_partial.npz'}" in msg and "MEDBRIDGE_DATA_BREASTMNIST=PATH" in msg
+
+
+def test_an_explicit_file_of_any_name_is_used_at_its_own_size(tmp_path, monkeypatch):
+    write_npz(tmp_path / "my copy.npz", size=28)
+    docs = medmnist.load_docs("breast", path=tmp_path / "my copy.npz")  # default size is 224: the file's own wins
+    assert len(docs) == 6 and docs[0].meta["size"] == 28 and docs[0].images[0].size == (28, 28)
+    monkeypatch.setenv("MEDBRIDGE_DATA_BREASTMNIST", str(tmp_path / "my copy.npz"))
+    assert [d.id for d in medmnist.load_docs("breast", root=tmp_path / "nowhere")] == [d.id for d in docs]  # the variable wins over the root
+    assert medmnist.image_size("breast") == 28
+    with pytest.raises(ConfigError, match="my copy.npz holds 28 px images, but 64 px were asked for"):
+        medmnist.load_docs("breast", size=64)
+    monkeypatch.setenv("MEDBRIDGE_DATA_BREASTMNIST", str(tmp_path / "gone.npz"))
+    with pytest.raises(DataNotFoundError, match="MEDBRIDGE_DATA_BREASTMNIST names no file"):
+        medmnist.load_docs("breast")
+
+
+def test_real_partial_pneumoniamnist_is_found_by_its_own_name(tmp_path, monkeypatch):
+    src = shared_file("medmnist", "pneumoniamnist_partial.npz")
+    with pytest.raises(DataNotFoundError) as err:
+        medmnist.load_docs("pneumonia", root=src.parent, size=28)
+    assert "pneumoniamnist.npz not found (the official name at 28 px)" in str(err.value) and "found pneumoniamnist_partial.npz" in str(err.value)
+    docs = medmnist.load_docs("pneumonia", path=src)
+    assert len(docs) == 468 and docs[0].meta["size"] == 28
+    from medbridge.harness.sources import load_source_docs
+
+    train = load_source_docs("medmnist", "pneumonia", "train", path=src, balanced=False)  # what training reads
+    assert len(train) == 3882
+
+
 def test_source_registry_serves_medmnist_and_names_close_sources(sample_root):
     from medbridge.harness.errors import ConfigError
     from medbridge.harness.sources import get_source, load_source_docs, source_names
@@ -162,3 +199,20 @@ def test_mcq_messages_put_one_image_part_per_image_before_the_prompt():
 
     messages = mcq_messages("Which organ?", ["liver", "kidney"], n_images=2)
     assert messages == [{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": render_mcq_prompt("Which organ?", ["liver", "kidney"])}]}]
+
+
+def test_eval_names_the_renamed_copy_and_runs_it_with_data(capsys, tmp_path, tiny_model):
+    import json
+
+    from medbridge.harness.cli import main
+
+    (path,) = write_sample(tmp_path / "data", flags=["breastmnist"], size=28)
+    renamed = path.rename(path.with_name("breastmnist_copy.npz"))
+    rc = main(["eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"), "--data-root", str(renamed.parent), "--size", "28"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "breastmnist.npz not found (the official name at 28 px)" in err and f"--data breast={renamed}" in err
+    rc = main(["eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"), "--data", f"breast={renamed}",
+               "--gen-kwargs", "max_new_tokens=4", "--limit", "2"])
+    assert rc == 0, capsys.readouterr().err[-2000:]
+    record = json.loads((tmp_path / "o" / "records" / "medmnist_breast.json").read_text())
+    assert record["data"]["file"] == str(renamed) and record["data"]["size"] == 28

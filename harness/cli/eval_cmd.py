@@ -32,7 +32,8 @@ def add_arguments(p, required: bool = True) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed and settings give the same samples)")
     p.add_argument("--no-cache", action="store_true", help="medbridge backends: neither read nor write the sample cache")
     p.add_argument("--fresh", action="store_true", help="medbridge backends: regenerate everything and overwrite the cache")
-    p.add_argument("--data", action="append", default=None, metavar="BENCHMARK=PATH", help="local copy of a VQA benchmark, e.g. vqa_rad=/data/vqa_rad (repeatable; same as MEDBRIDGE_DATA_<BENCHMARK>)")
+    p.add_argument("--data", action="append", default=None, metavar="BENCHMARK=PATH", help="local copy of a dataset: a VQA benchmark (vqa_rad=/data/vqa_rad) or one MedMNIST npz of any name "
+                   "(pneumonia=/data/pneumoniamnist_partial.npz); repeatable; same as MEDBRIDGE_DATA_<BENCHMARK or FLAG>")
     p.add_argument("--include-path", action="append", default=None, help="extra folder of task YAMLs (repeatable)")
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..answers import letter_of_index
-from ..errors import CorruptDataError, DataNotFoundError
+from ..errors import ConfigError, CorruptDataError, DataNotFoundError
 from .mcq import MCQDoc
 
 SIZES = (28, 64, 128, 224)
@@ -122,8 +122,6 @@ def resolve_size(size: int | str | None = None) -> int:
     except ValueError:
         value = -1
     if value not in SIZES:
-        from ..errors import ConfigError
-
         raise ConfigError(f"{origin}={size!r} is not a MedMNIST 2D size", fix=f"use one of {', '.join(map(str, SIZES))}")
     return value
 
@@ -134,8 +132,6 @@ def resolve_per_class(per_class: int | str | None = None) -> int | None:
         per_class, origin = os.environ.get("MEDMNIST_PER_CLASS") or None, "MEDMNIST_PER_CLASS"
     if per_class is None:
         return None
-    from ..errors import ConfigError
-
     try:
         value = int(per_class)
     except (TypeError, ValueError):
@@ -149,17 +145,64 @@ def file_name(flag: str, size: int) -> str:
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 
 
+def data_var(flag: str) -> str:
+    """The variable naming one dataset's npz file explicitly (any name, e.g. a partial copy)."""
+    return "MEDBRIDGE_DATA_" + flag.upper()
+
+
 def _missing_file_error(root: Path, flag: str, size: int) -> DataNotFoundError:
+    wanted = file_name(flag, size)
     present = [s for s in SIZES if s != size and (root / file_name(flag, s)).is_file()]
+    official = {file_name(flag, s) for s in SIZES}
+    lookalikes = sorted(p.name for p in root.glob("*.npz") if flag in p.name.lower() and p.name not in official)
+    short = BY_FLAG[flag].name
     if present:
         sizes = ", ".join(f"{file_name(flag, s)} ({s} px)" for s in present)
         fix = f"found {sizes} instead: set MEDMNIST_SIZE={present[0]} (or --size {present[0]}), or download the {size} px file with `medbridge data download {flag} --size {size}`"
+    elif lookalikes:
+        fix = (f"found {', '.join(lookalikes)}, not an official name: to use it, pass it explicitly with --data {short}={root / lookalikes[0]} "
+               f"(or {data_var(flag)}=PATH), or download the official file with `medbridge data download {flag} --size {size}`")
     else:
-        fix = f"download it with `medbridge data download {flag} --size {size}` (needs network) or point MEDMNIST_ROOT / --data-root at a folder holding it"
-    return DataNotFoundError(f"MedMNIST file {file_name(flag, size)} not found", where=str(root), fix=fix)
+        fix = f"download it with `medbridge data download {flag} --size {size}` (needs network), point MEDMNIST_ROOT / --data-root at a folder holding it, or name a file of any name with {data_var(flag)}=PATH"
+    return DataNotFoundError(f"MedMNIST file {wanted} not found (the official name at {size} px)", where=str(root), fix=fix)
 
 
-def _locate(flag: str, root=None, size=None) -> Path:
+def explicit_file(flag: str, path: str | os.PathLike | None = None) -> Path | None:
+    """The npz named for ``flag`` by ``path`` or ``MEDBRIDGE_DATA_<FLAG>``, if any (it wins over the root)."""
+    origin = "the given path" if path is not None else data_var(flag)
+    value = path if path is not None else os.environ.get(data_var(flag))
+    if not value:
+        return None
+    file = Path(value).expanduser()
+    if not file.is_file():
+        raise DataNotFoundError(f"{origin} names no file", where=str(file), fix=f"point it at the {flag} .npz file")
+    return file
+
+
+def npz_image_size(path: Path) -> int:
+    """Image side of an npz's test images, read from the .npy header only (no decompression of the data)."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open("test_images.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, _ = read_header(f)
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, zlib.error) as exc:
+        raise CorruptDataError(f"cannot read the test images header of {path.name} ({exc})", where=str(path), fix="re-download the file") from exc
+    return int(shape[1])
+
+
+def _size_was_asked(size) -> bool:
+    return size is not None or bool(os.environ.get("MEDMNIST_SIZE"))
+
+
+def _locate(flag: str, root=None, size=None, path=None) -> Path:
+    explicit = explicit_file(flag, path)
+    if explicit is not None:
+        held = npz_image_size(explicit)
+        if _size_was_asked(size) and held != resolve_size(size):
+            raise ConfigError(f"{explicit.name} holds {held} px images, but {resolve_size(size)} px were asked for", where=str(explicit),
+                              fix=f"drop --size / MEDMNIST_SIZE (an explicit file's size is its own) or pass --size {held}")
+        return explicit
     root, size = resolve_root(root), resolve_size(size)
     if not root.is_dir():
         raise DataNotFoundError(
@@ -167,10 +210,17 @@ def _locate(flag: str, root=None, size=None) -> Path:
             where=str(root),
             fix="set --data-root or MEDMNIST_ROOT to the folder holding the .npz files, or download with `medbridge data download`",
         )
-    path = root / file_name(flag, size)
-    if not path.is_file():
+    file = root / file_name(flag, size)
+    if not file.is_file():
         raise _missing_file_error(root, flag, size)
-    return path
+    return file
+
+
+def image_size(name: str, root=None, size=None, path=None) -> int:
+    """The image size a dataset is read at: an explicit file's own, else the resolved setting."""
+    flag = lookup(name).flag
+    explicit = explicit_file(flag, path)
+    return npz_image_size(explicit) if explicit is not None else resolve_size(size)
 
 
 def _read_arrays(path: Path, keys: list[str] | None):
@@ -204,21 +254,21 @@ def _member(npz, key: str, path: Path) -> np.ndarray:
                                fix="delete it and download it again (`medbridge data download`)") from exc
 
 
-def check_available(name: str, split: str = "test", root=None, size=None) -> Path:
+def check_available(name: str, split: str = "test", root=None, size=None, path=None) -> Path:
     """Cheap pre-flight: the file exists, opens, and holds the split (no image is read)."""
     ds = lookup(name)
     if split not in SPLITS:
         raise DataNotFoundError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
-    path = _locate(ds.flag, root, size)
+    path = _locate(ds.flag, root, size, path)
     _read_arrays(path, None)
     return path
 
 
-def load_split(flag: str, split: str, root=None, size=None) -> tuple[np.ndarray, np.ndarray]:
+def load_split(flag: str, split: str, root=None, size=None, path=None) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W[, 3]) uint8 and labels (N, L) int of one split of an official npz."""
     if split not in SPLITS:
         raise DataNotFoundError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
-    path = _locate(flag, root, size)
+    path = _locate(flag, root, size, path)
     images, labels = _read_arrays(path, [f"{split}_images", f"{split}_labels"])
     labels = np.asarray(labels)
     if labels.ndim == 1:  # re-serialised copies drop the trailing axis
@@ -263,11 +313,13 @@ def _to_pil(image: np.ndarray):
     return Image.fromarray(image)  # uint8 (H, W) -> "L", (H, W, 3) -> "RGB"
 
 
-def load_docs(name: str, split: str = "test", root=None, size=None, per_class=None, seed: int = SUBSET_SEED, balanced: bool = True) -> list[MCQDoc]:
-    """MCQ docs for one MedMNIST dataset (``name`` is ``breast`` or ``breastmnist``)."""
+def load_docs(name: str, split: str = "test", root=None, size=None, per_class=None, seed: int = SUBSET_SEED, balanced: bool = True, path=None) -> list[MCQDoc]:
+    """MCQ docs for one MedMNIST dataset (``name`` is ``breast`` or ``breastmnist``); ``path``
+    names its npz explicitly (any file name; else ``MEDBRIDGE_DATA_<FLAG>``, else the root)."""
     ds = lookup(name)
-    size, per_class = resolve_size(size), resolve_per_class(per_class)
-    images, labels = load_split(ds.flag, split, root=root, size=size)
+    per_class = resolve_per_class(per_class)
+    images, labels = load_split(ds.flag, split, root=root, size=size, path=path)
+    size = int(images.shape[1])
     names = class_names(ds.flag)
     classes = class_of_each_row(ds.flag, labels)
     if balanced:
