@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+
 def pass_ks(n: int) -> tuple[int, ...]:
     """The k a task with n samples per question reports: every power of two <= n, and n itself
     (so the curve always ends at the task's own Pass@n)."""

@@ -83,7 +83,7 @@ def check_vision_checkpoint(model_ref: str) -> None:
 
     try:
         config = AutoConfig.from_pretrained(model_ref)
-    except Exception:  # an unknown architecture: the backend's own loader says more
+    except (OSError, ValueError, KeyError):  # an unknown architecture: the backend's own loader says more
         return
     if getattr(config, "vision_config", None) is None:
         raise CheckpointError(f"checkpoint has no vision tower (model_type {getattr(config, 'model_type', '?')!r}, no vision_config)", where=model_ref,
