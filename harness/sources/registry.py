@@ -4,6 +4,11 @@ or a training config's ``data.source``) -> a loader of MCQ docs.
 Evaluation (``lmms_hooks.source_docs``) and training (``medbridge.training.data``) look sources
 up here, so a source registered once serves both. A loader is called as
 ``loader(dataset_name, split, **options)`` and returns a list of :class:`MCQDoc`.
+
+Splits: ``medmnist`` takes train / val / test (options ``balanced``, ``per_class``, ``size``,
+``root``, ``path`` = one npz of any name); ``vqa`` takes ``paper`` (the paper's test subsets),
+``test``, ``train``, ``validation`` (``val`` / ``validate``) or ``dev`` where the benchmark has
+them (option ``path`` = a local copy instead of ``MEDBRIDGE_DATA_<BENCHMARK>``).
 """
 
 from __future__ import annotations
