@@ -18,7 +18,7 @@ from .judge.hooks import extra_metrics, judge_samples, with_judged
 from .judge.prompts import OPEN_TEMPLATE
 from .judge.task_config import template_for
 from .lmms_hooks import _with_breakdown
-from .metrics import PASS_KS, question_scores
+from .metrics import pass_ks, question_scores
 from .prompt import render_prompt
 
 OPEN_PROMPT = "open_prompt.jinja"
@@ -91,5 +91,5 @@ def greedy_results(doc, results):
 def passk_results(doc, results):
     """Sampled open tasks: judged ``pass@k`` and ``sample_acc``; exact match, F1 and the no-answer
     rate as means over the samples."""
-    return _scores(doc, results, ks=PASS_KS)
+    return _scores(doc, results, ks=pass_ks(len(results)))  # every power of two k <= n, and n
 

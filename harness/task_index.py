@@ -71,8 +71,8 @@ def check_yaml_keys(path: str) -> None:
 def _scored_by_medbridge(config: dict) -> bool:
     """Whether a task YAML (loaded in lmms-eval's "simple" mode, ``!function`` left as YAML
     nodes) names one of medbridge's process_results."""
-    node = config.get("process_results")
-    return "medbridge.harness.lmms_hooks." in str(getattr(node, "value", node))
+    node = str(getattr(config.get("process_results"), "value", config.get("process_results")))
+    return node.startswith(("medbridge.harness.lmms_hooks.", "medbridge.harness.open_hooks."))
 
 
 def task_config(path: str):

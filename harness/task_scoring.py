@@ -6,7 +6,8 @@ metrics depend on its ``repeats`` (pass@k for every power of two k <= n, and n i
 YAML cannot compute, so "repeats is the one knob" needs a hook: lmms-eval has none between
 reading a task's YAML and fixing its metrics, so :func:`install` wraps
 ``TaskConfig.__post_init__`` (a dataclass hook, run once per task). For a task scored by
-medbridge's ``greedy_results`` / ``passk_results`` it
+medbridge's ``greedy_results`` / ``passk_results`` (``lmms_hooks``, MCQ; ``open_hooks``,
+open-ended) it
 
 - writes the pass@k lines of ``metric_list`` from ``repeats`` (other lines stay as listed),
 - refuses settings that cannot be scored (``repeats`` < 1, a filter that drops samples,
@@ -32,39 +33,35 @@ _PASSK_BASE = "tasks/_mcq_passk.yaml"
 
 
 class TaskScorer:
-    """``process_results`` bound to one task: ``kind`` is ``greedy`` or ``passk``."""
+    """``process_results`` bound to one task: ``kind`` is ``greedy`` or ``passk``, ``score`` the
+    medbridge hook that grades (MCQ or open-ended)."""
 
-    def __init__(self, kind: str, task: str, n: int, metrics: list[str]):
-        self.kind, self.task, self.n, self.metrics = kind, task, n, frozenset(metrics)
+    def __init__(self, kind: str, score, task: str, n: int, metrics: list[str]):
+        self.kind, self.score, self.task, self.n, self.metrics = kind, score, task, n, frozenset(metrics)
 
     def __call__(self, doc, results, **_):
-        from . import lmms_hooks
-
-        if self.kind == "greedy":
-            scores = lmms_hooks.greedy_results(doc, results)
-        else:
-            if len(results) != self.n:
-                raise ConfigError(
-                    f"got {len(results)} samples for a question of task {self.task}, which sets repeats: {self.n}",
-                    fix="set the number of samples with `repeats:` in the task YAML (lmms-eval's --repeats and sample-dropping filters are not supported for pass@k)",
-                )
-            scores = lmms_hooks.passk_results(doc, results)
-        return {key: value for key, value in scores.items() if key in self.metrics}
+        if self.kind == "passk" and len(results) != self.n:
+            raise ConfigError(
+                f"got {len(results)} samples for a question of task {self.task}, which sets repeats: {self.n}",
+                fix="set the number of samples with `repeats:` in the task YAML (lmms-eval's --repeats and sample-dropping filters are not supported for pass@k)",
+            )
+        return {key: value for key, value in self.score(doc, results).items() if key in self.metrics}
 
     def __repr__(self) -> str:  # what lmms-eval's results.json shows as the task's process_results
-        return f"medbridge.harness.lmms_hooks.{self.kind}_results(n={self.n})"
+        return f"{self.score.__module__}.{self.score.__name__}(n={self.n})"
+
+
+def _hooks() -> dict:
+    """medbridge's process_results hooks and what they score (MCQ and open-ended tasks)."""
+    from . import lmms_hooks, open_hooks
+
+    return {lmms_hooks.greedy_results: "greedy", lmms_hooks.passk_results: "passk", open_hooks.greedy_results: "greedy", open_hooks.passk_results: "passk"}
 
 
 def _kind(process_results) -> str | None:
-    from . import lmms_hooks
-
     if isinstance(process_results, TaskScorer):
         return process_results.kind
-    if process_results is lmms_hooks.greedy_results:
-        return "greedy"
-    if process_results is lmms_hooks.passk_results:
-        return "passk"
-    return None
+    return _hooks().get(process_results) if callable(process_results) else None
 
 
 def _check_filters(filter_list, task: str, n: int) -> None:
@@ -100,7 +97,8 @@ def bind_scoring(config) -> None:
         derived = [{"metric": f"pass@{k}", "aggregation": "mean", "higher_is_better": True} for k in pass_ks(n)]
         listed = derived + [m for m in listed if not _PASS_METRIC.match(str(m.get("metric")))]
         config.metric_list = listed
-    config.process_results = TaskScorer(kind, task, n, [str(m.get("metric")) for m in listed])
+    score = config.process_results.score if isinstance(config.process_results, TaskScorer) else config.process_results
+    config.process_results = TaskScorer(kind, score, task, n, [str(m.get("metric")) for m in listed])
 
 
 def install() -> None:

@@ -58,11 +58,20 @@ def test_process_results_takes_all_n_samples_and_returns_exactly_the_listed_metr
     doc = {"options": ["x", "y"], "answer": "B", "source": "medmnist", "modality": "radiology", "meta": "{}"}
     samples = ["<answer>B</answer>"] * 3 + ["<answer>A</answer>"] * 5
     scores = config.process_results(doc, samples)
-    assert set(scores) == set(_metric_names(config)) - {"by_modality", "by_question_type"}  # no breakdown for MedMNIST
+    # no breakdown for MedMNIST; judge metrics only when a judge scores the task
+    assert set(scores) == set(_metric_names(config)) - {"by_modality", "by_question_type", "judge_error_rate", "judge"}
     assert scores["sample_acc"] == 3 / 8 and scores["pass@8"] == 1.0
     assert scores["pass@2"] == pytest.approx(1 - (5 * 4) / (8 * 7))
     with pytest.raises(ConfigError, match="got 7 samples for a question of task breast_pass8, which sets repeats: 8"):
         config.process_results(doc, samples[:7])
+
+
+def test_open_ended_passk_tasks_follow_repeats_too(tmp_path):
+    base = tasks_dir_path() / "vqa_open"
+    path = _user_yaml(tmp_path, "slake_open_pass4", f"include: [{base / '_open_passk.yaml'}, {base / 'slake_open.yaml'}]\ntask: slake_open_pass4\nrepeats: 4\n")
+    config = _config(path)
+    assert [m for m in _metric_names(config) if m.startswith("pass@")] == ["pass@1", "pass@2", "pass@4"]
+    assert repr(config.process_results) == "medbridge.harness.open_hooks.passk_results(n=4)"
 
 
 def test_a_metric_dropped_from_metric_list_is_not_returned(tmp_path):

@@ -34,7 +34,7 @@ def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
     assert passk["generation_kwargs"] == {"until": [], "max_new_tokens": 2048, "temperature": 0.7, "top_p": 0.9, "top_k": 0, "do_sample": True}
     built = task_config(manager.task_index["medmnist_oct_passk"]["yaml_path"])  # as lmms-eval builds it
     assert built.filter_list[0]["filter"] == [{"function": lmms_hooks.AllSamples}]
-    assert [m["metric"] for m in built.metric_list] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "no_answer_rate", "by_modality", "by_question_type"]
+    assert [m["metric"] for m in built.metric_list] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "no_answer_rate", "by_modality", "by_question_type", "judge_error_rate", "judge"]
     assert repr(built.process_results) == "medbridge.harness.lmms_hooks.passk_results(n=16)"
     assert built.reasoning_tags == "none"  # lmms-eval's own <think> stripping is off: the grader reads raw text
     assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy

@@ -36,7 +36,7 @@ def test_vqa_rad_open_task_holds_exactly_the_rows_the_mcq_task_leaves_out(monkey
     assert (modality.answer, modality.answer_type, modality.meta["question_type"]) == ("MRI", "open", "MODALITY")
     assert modality.images[0].size == (32, 32) and modality.source == "vqa_rad" and modality.modality == "radiology"
     _, counts = open_items("vqa_rad", "test")
-    assert counts == {"benchmark": "vqa_rad", "rows": 4, "open": 1, "closed_not_yes_no": 1, "left_out": {"multiple choice (scored by the MCQ task)": 2}, "protocol": "full", "used": 2}
+    assert counts == {"benchmark": "vqa_rad", "rows": 4, "open": 1, "closed_not_yes_no": 1, "left_out": {"multiple choice (scored by the MCQ task)": 2}, "protocol": "full", "used": 2, "source_split": "test"}
     table = docs_to_dataset(docs)
     assert table.column_names == ["id", "images", "question", "answer", "answer_type", "modality", "source", "meta"] and len(table) == 2
 
@@ -148,7 +148,11 @@ def test_open_and_noimage_task_yamls_pass_the_key_check_and_inherit_the_right_se
     passk = configs["slake_open_full_passk"]
     assert passk["repeats"] == 16 and passk["test_split"] == "test" and passk["dataset_name"] == "slake"
     assert passk["generation_kwargs"]["temperature"] == 0.7 and passk["metadata"]["judge_template"] == "judge_open.jinja"
-    assert [m["metric"] for m in passk["metric_list"]][5:8] == ["sample_acc", "exact_match", "token_f1"]
+    from medbridge.harness.task_index import task_config
+
+    built = task_config(str(folder / "vqa_open" / "slake_open_full_passk.yaml"))  # pass@k written from repeats
+    assert [m["metric"] for m in built.metric_list][:8] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "exact_match", "token_f1"]
+    assert repr(built.process_results) == "medbridge.harness.open_hooks.passk_results(n=16)"
     assert plain(configs["vqa_rad_open"]["process_results"]) == "medbridge.harness.open_hooks.greedy_results" and configs["vqa_rad_open"]["test_split"] == "paper"
     assert json.loads(Path(configs["vqa_rad_open"]["dataset_kwargs"]["data_files"]["paper"]).read_text()) == {"medbridge_source": "vqa_open"}
     blind, seeing = plain(configs["pmc_vqa_noimage"]), plain(load_yaml(str(folder / "vqa" / "pmc_vqa.yaml")))

@@ -3,8 +3,9 @@
 They are exactly the rows the MCQ conversion (``vqa.common.to_mcq``) leaves out and counts:
 open questions, and closed questions whose answer is not yes/no ("left or right?"). The same
 readers and locations serve both (``MEDBRIDGE_DATA_<BENCHMARK>``), so a benchmark's MCQ task and
-its ``_open`` task together cover every row once. Protocols as for the MCQ tasks: ``paper`` is a
-seeded (seed 0) subset of min(200, n), ``test`` the whole open set.
+its ``_open`` task together cover every row once. Protocols and splits as for the MCQ tasks:
+``paper`` is a seeded (seed 0) subset of min(200, n) of the test split, ``test`` the whole open
+test set, ``train`` / ``validation`` those splits' open rows.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ def _check(benchmark: str) -> str:
 
 def open_items(benchmark: str, split: str = "paper", location=None) -> tuple[list, dict]:
     """The open items of one benchmark under a protocol, and counts for records and messages."""
-    from .vqa import read_items
+    from .vqa import read_items, source_splits
 
     location = location or locate(_check(benchmark))
-    items = read_items(benchmark, location)
+    splits = source_splits(benchmark, split)  # paper / test: the test split; or train, validation ...
+    items = [item for name in splits for item in read_items(benchmark, name, location)]
     mcq = {id(item) for item in to_mcq(items, ConversionReport(benchmark))}  # the rows the MCQ task uses
     chosen = [item for item in items if id(item) not in mcq]
     if not chosen:
@@ -45,6 +47,7 @@ def open_items(benchmark: str, split: str = "paper", location=None) -> tuple[lis
         "left_out": {"multiple choice (scored by the MCQ task)": len(mcq)},
         "protocol": report.protocol,
         "used": report.used,
+        "source_split": "+".join(splits),
     }
     return used, counts
 
@@ -64,7 +67,7 @@ def to_open_docs(items: list, benchmark: str) -> list[OpenDoc]:
                 answer_type="closed" if item.closed is True else "open",
                 modality=item.modality,
                 source=benchmark,
-                meta={**item.meta, "question_type": item.question_type},
+                meta={**item.meta, "question_type": item.question_type, "split": item.split},
             )
         )
     return docs

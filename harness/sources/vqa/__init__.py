@@ -67,20 +67,28 @@ def source_splits(benchmark: str, split: str) -> tuple[str, ...]:
 def read_items(benchmark: str, split: str = "test", location: Location | None = None) -> list[VQAItem]:
     """The rows of one release split, as the location's layout stores them."""
     location = location or locate(benchmark)
-    items = READERS[benchmark](location, split)
+    if location.kind == "unified":
+        _unified_holds(benchmark, (split,), location)
+        items = medvlthinker.read(location, benchmark)
+    else:
+        items = READERS[benchmark](location, split)
     for item in items:
         item.split = split
     return items
+
+
+def _unified_holds(benchmark: str, splits: tuple[str, ...], location: Location) -> None:
+    if not set(splits) <= set(source_splits(benchmark, "test")):
+        raise DataNotFoundError(f"the MedVLThinker-Eval copy holds only the test items of {benchmark}, not its {'+'.join(splits)} split", where=location.describe(),
+                                fix=f"set {env_var(benchmark)} to a copy of the benchmark's own release for its other splits")
 
 
 def mcq_items(benchmark: str, split: str = "paper", location: Location | None = None) -> tuple[list[VQAItem], ConversionReport]:
     splits = source_splits(benchmark, split)
     location = location or locate(benchmark)
     report = ConversionReport(benchmark, source_split="+".join(splits))
-    if location.kind == "unified":
-        if splits != source_splits(benchmark, "test"):
-            raise DataNotFoundError(f"the MedVLThinker-Eval copy holds only the test items of {benchmark}, not its {report.source_split} split", where=location.describe(),
-                                    fix=f"set {env_var(benchmark)} to a copy of the benchmark's own release for its other splits")
+    if location.kind == "unified":  # one read: the unified set holds the test items only
+        _unified_holds(benchmark, splits, location)
         rows = medvlthinker.read(location, benchmark)
         for row in rows:
             row.split = report.source_split
