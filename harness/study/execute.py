@@ -75,7 +75,7 @@ def run_model(planner: Planner, planned: Planned) -> dict:
     return write_marker(planned, started, model=planned.model_ref)
 
 
-def _launch_command(planner: Planner, planned: Planned, overrides: list[str], resume: bool) -> list[str]:
+def _launch_command(planned: Planned, overrides: list[str], resume: bool) -> list[str]:
     launch = planned.node.launch or {}
     bindir = Path(sys.executable).parent
     cmd = [str(bindir / "accelerate"), "launch"]
@@ -109,28 +109,37 @@ def run_train(planner: Planner, planned: Planned) -> dict:
     final = planned.run_dir / "model"
     from ..records import read_run_card
 
-    if not resume and final.is_dir() and read_run_card(str(final)):
-        # killed after the final model was renamed into place but before the marker: it is complete
-        return write_marker(planned, started, model=planned.model_ref, note="final model found complete")
+    if resume or not (final.is_dir() and read_run_card(str(final))):
+        _train(planned, overrides, resume)
+    # else: killed after the final model was renamed into place, before the marker: it is complete
+    card = read_run_card(str(final))
+    if card is None:
+        raise StageFailed(f"training ended without a final model and run card in {final}")
+    rollback = None
+    if planned.node.guard == "rollback":
+        from medbridge.training.rollback import rollback_to_best
+
+        rollback = rollback_to_best(planned.run_dir)
+    return write_marker(planned, started, model=planned.model_ref, steps=card.get("steps"), resumed=resume, rollback=rollback,
+                        monitor=card.get("monitor_history") or [])
+
+
+def _train(planned: Planned, overrides: list[str], resume: bool) -> None:
     if planned.node.launch is not None:
         log = planned.folder / "train.log"
-        cmd = _launch_command(planner, planned, overrides, resume)
+        cmd = _launch_command(planned, overrides, resume)
         with log.open("a") as f:
             f.write(f"$ {' '.join(cmd)}\n")
             f.flush()
             done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
         if done.returncode != 0:
             raise StageFailed(_last_error(log))
-    else:
-        try:
-            from medbridge.training.train import run as train
-        except ImportError as exc:
-            raise ConfigError(f"training stages need the train extra ({exc.name} is not installed)", fix='pip install "medbridge[train]"') from exc
-        train("sft" if planned.node.kind == "sft" else "grpo", str(planned.node.config), overrides, resume=resume)
-    card = read_run_card(str(final))
-    if card is None:
-        raise StageFailed(f"training ended without a final model and run card in {final}")
-    return write_marker(planned, started, model=planned.model_ref, steps=card.get("steps"), resumed=resume)
+        return
+    try:
+        from medbridge.training.train import run as train
+    except ImportError as exc:
+        raise ConfigError(f"training stages need the train extra ({exc.name} is not installed)", fix='pip install "medbridge[train]"') from exc
+    train("sft" if planned.node.kind == "sft" else "grpo", str(planned.node.config), overrides, resume=resume)
 
 
 def run_eval(planner: Planner, planned: Planned) -> dict:
@@ -158,6 +167,7 @@ def run_eval(planner: Planner, planned: Planned) -> dict:
         per_class=settings.get("per_class"),
         seed=int(settings.get("seed") or 0),
         data={k: str(v) for k, v in planner.study.data.vqa.items()} or None,
+        include_path=settings.get("include_path"),
     )
     summary = {r["task"]["name"]: {m: v["value"] for m, v in r["metrics"].items() if m in ("acc@1", "pass@16", "no_answer_rate")} for r in records}
     return write_marker(planned, started, model=target.model_ref, output=str(out), metrics=summary)

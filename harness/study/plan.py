@@ -28,6 +28,7 @@ class Planned:
     action: str  # reuse | resume | run | use (a given checkpoint)
     inputs: dict = field(default_factory=dict)  # what the key hashes, for stage.json and --dry-run
     missing: list[str] = field(default_factory=list)
+    marker: dict | None = None  # stage.json once run or reused (the recipe reads its numbers)
 
     @property
     def model_ref(self) -> str | None:
@@ -60,6 +61,7 @@ class Planner:
     def __init__(self, study: Study):
         self.study = study
         self.planned: dict[str, Planned] = {}
+        self.derived: dict[str, tuple] = {}  # derived task -> (task, split, repeats): see tasks.derive
 
     # ---- data locations shared by evaluation and training ----
     @property
@@ -120,6 +122,12 @@ class Planner:
             self.planned[node.name] = self._plan(node)
         return list(self.planned.values())
 
+    def add(self, node: Node) -> Planned:
+        """Plan a node decided on the way (the recipe's stages); its parent is planned already."""
+        self.study.nodes[node.name] = node
+        self.planned[node.name] = self._plan(node)
+        return self.planned[node.name]
+
     def _plan(self, node: Node) -> Planned:
         parent = self.planned[node.parent] if node.parent else None
         if node.kind == "model":
@@ -161,13 +169,14 @@ class Planner:
     def _eval_inputs(self, node: Node, parent: Planned) -> tuple[dict, list[str]]:
         settings = self.eval_settings(node)
         settings.pop("device", None)  # where it runs, not what is measured
+        settings.pop("include_path", None)  # derived tasks are keyed below by what they derive from
         data = {}
         for name in node.tasks:
             for leaf in tasks.leaves(name):
-                found = tasks.task_source(leaf)
+                found = tasks.task_source(self.derived.get(leaf, (leaf,))[0])
                 data[leaf] = self._fp(found[0], found[1], settings.get("size")) if found else "not a medbridge task: keyed by name"
         inputs = {"kind": "eval", "parent": parent.key, "tasks": node.tasks, "settings": settings, "data": data,
-                  "task_yamls": tasks.tasks_folder_fingerprint()}
+                  "derived": {t: self.derived[t] for t in node.tasks if t in self.derived}, "task_yamls": tasks.tasks_folder_fingerprint()}
         return inputs, keys.data_is_missing({k: v for k, v in data.items() if not v.startswith("not a medbridge")})
 
     def train_overrides(self, node: Node) -> list[str]:
@@ -179,6 +188,8 @@ class Planner:
             out.setdefault("data.size", self.study.data.size)
         if node.use_care is not None:
             out["use_care"] = node.use_care
+        if node.guard in ("stop", "rollback"):
+            out["monitor_stop"] = True
         return [f"{k}={yaml12.scalar_text(v)}" for k, v in out.items()]
 
     def declared(self, node: Node) -> dict:
@@ -217,14 +228,32 @@ class Planner:
                 fps[name] = keys.medmnist_fingerprint(name, Path(root).expanduser(), data.get("size"))
             else:
                 fps[name] = self._fp(source, name, data.get("size"))
-        inputs = {"kind": node.kind, "parent": parent.key, "config": {**values, "data": data}, "data": fps}
+        if node.guard:
+            check_guard(node, values, str(node.config))
+        inputs = {"kind": node.kind, "parent": parent.key, "config": {**values, "data": data}, "data": fps, "guard": node.guard}
         return inputs, keys.data_is_missing(fps)
 
 
+def check_guard(node: Node, values: dict, where: str) -> None:
+    """A guard needs the Pass@K monitor; a rollback needs a checkpoint at every monitored step."""
+    from ..errors import ConfigError
+
+    every = int(values.get("monitor_every") or 0)
+    if every <= 0:
+        raise ConfigError(f"stage {node.name!r}: guard {node.guard} needs the Pass@K monitor", where=where,
+                          fix="set monitor_every (and a held-out data.monitor_split) in the config or the stage's `set:`")
+    if node.guard == "rollback":
+        save = int(values.get("save_steps") or 500)  # TRL's default
+        if str(values.get("save_strategy", "steps")) != "steps" or every % save:
+            raise ConfigError(f"stage {node.name!r}: guard rollback needs a checkpoint at every monitored step (monitor_every {every}, save_steps {save})",
+                              where=where, fix=f"set save_steps: {every} (or a divisor of it) and save_strategy: steps")
+
+
 def _resumable(run_dir: Path) -> bool:
+    """A killed training run: complete checkpoints but no final model yet."""
     from medbridge.training.checkpoints import complete_checkpoints  # no TRL import
 
-    return bool(complete_checkpoints(run_dir))
+    return bool(complete_checkpoints(run_dir)) and not (run_dir / "model" / "run_card.json").is_file()
 
 
 def compact_tasks(names: list[str]) -> str:

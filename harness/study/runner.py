@@ -45,7 +45,8 @@ def vqa_environment(study: Study) -> dict[str, str]:
 
 
 def run_study(path: str | Path, *, dry_run: bool = False, root: str | Path | None = None, runs: str | Path | None = None,
-              out=sys.stdout) -> Outcome:
+              out=None) -> Outcome:
+    out = out or sys.stdout
     study = load_study(path, runs=runs, leaderboard=root)
     with environment(vqa_environment(study)):
         planner = Planner(study)

@@ -41,7 +41,8 @@ TOP_KEYS = {"name", "description", "include", "runs", "leaderboard", "data", "ev
 DATA_KEYS = {"medmnist_root", "medmnist_files", "size", "vqa"}
 EVAL_KEYS = {"backend", "model_args", "gen_kwargs", "per_class", "seed", "batch_size", "device", "limit"}
 MODEL_KEYS = {"path", "build", "parent", "stage", "trained_on", "eval", "eval_settings"}
-STAGE_KEYS = {"kind", "from", "model", "config", "set", "launch", "tasks", "eval", "eval_settings"}
+STAGE_KEYS = {"kind", "from", "model", "config", "set", "launch", "guard", "tasks", "eval", "eval_settings"}
+GUARDS = ("warn", "stop", "rollback")  # what the Pass@K monitor does when support collapses
 LAUNCH_KEYS = {"accelerate_config", "num_processes", "args"}
 
 
@@ -71,6 +72,7 @@ class Node:
     overrides: dict = field(default_factory=dict)
     use_care: bool | None = None
     launch: dict | None = None
+    guard: str | None = None  # GRPO: warn | stop | rollback (to the best monitored checkpoint)
     # eval
     tasks: list[str] = field(default_factory=list)
     eval_settings: dict = field(default_factory=dict)
@@ -229,8 +231,12 @@ def _name(name, where: str) -> str:
 def load_study(path: str | Path, runs: str | Path | None = None, leaderboard: str | Path | None = None) -> Study:
     raw = read_yaml(Path(path))
     file = Path(raw.pop("__file__"))
+    check_keys(raw, TOP_KEYS, str(file), "study")
+    return study_from_values(raw, file, runs, leaderboard)
+
+
+def study_from_values(raw: dict, file: Path, runs=None, leaderboard=None) -> Study:
     where, base = str(file), file.parent
-    check_keys(raw, TOP_KEYS, where, "study")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError("the study needs a `name` (letters, digits, . _ -)", where=where)
@@ -296,14 +302,17 @@ def load_study(path: str | Path, runs: str | Path | None = None, leaderboard: st
             check_keys(launch, LAUNCH_KEYS, swhere, "launch")
             if launch.get("accelerate_config"):
                 launch = {**launch, "accelerate_config": _path(launch["accelerate_config"], base, swhere, "launch.accelerate_config")}
+        guard = spec.get("guard")
+        if guard is not None and (kind == "sft" or guard not in GUARDS):
+            raise ConfigError(f"stage {sname!r}: guard must be one of {', '.join(GUARDS)} on a grpo / grpo_care stage, got {guard!r}", where=swhere)
         add(Node(sname, "sft" if kind == "sft" else "grpo", parent=spec["from"], config=config, overrides=dict(overrides),
-                 use_care=None if kind == "sft" else kind == "grpo_care", launch=launch))
+                 use_care=None if kind == "sft" else kind == "grpo_care", launch=launch, guard=guard))
         if spec.get("eval"):
             add(Node(f"{sname}.eval", "eval", parent=sname, tasks=_tasks(spec["eval"], task_sets, swhere, "eval"),
                      eval_settings=_eval_settings(spec.get("eval_settings"), swhere, "eval_settings")))
 
     if not nodes:
-        raise ConfigError("the study has no models or stages", where=where)
+        raise ConfigError("the study has no models", where=where, fix="name a checkpoint under models: (path: or build: tiny)")
     _check_graph(nodes, where)
     runs_dir = Path(runs) if runs is not None else Path(raw.get("runs") or f"runs/study-{name}")
     board = Path(leaderboard) if leaderboard is not None else Path(raw.get("leaderboard") or runs_dir / "leaderboard")

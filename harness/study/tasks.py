@@ -85,7 +85,9 @@ def derive(task: str, folder: Path, *, split: str | None = None, repeats: int | 
         raise ConfigError(f"{task!r} is a group; name its tasks", fix=f"e.g. {', '.join(leaves(task)[:3])}")
     if repeats is not None and int(config.get("repeats") or 1) == 1:
         raise ConfigError(f"{task!r} is a greedy task: it has no samples to change", fix=f"use its Pass@K twin ({task}_passk)")
-    name = f"{task}_{suffix or split}"
+    tail = suffix or split
+    # keep `_passk` last: diagnosis pairs X with X_passk
+    name = f"{task.removesuffix('_passk')}_{tail}_passk" if task.endswith("_passk") else f"{task}_{tail}"
     out = {"include": local_index()[task], "task": name}
     if split is not None:
         files = dict((config.get("dataset_kwargs") or {}).get("data_files") or {})
@@ -96,6 +98,11 @@ def derive(task: str, folder: Path, *, split: str | None = None, repeats: int | 
         out["dataset_kwargs"] = {**(config.get("dataset_kwargs") or {}), "data_files": {split: source_file}}
     if repeats is not None:
         out["repeats"] = int(repeats)
+        # a filter that keeps the first k samples must keep all n of them
+        filters = config.get("filter_list") or []
+        if any(step.get("function") == "take_first_k" for f in filters for step in f.get("filter", [])):
+            out["filter_list"] = [{**f, "filter": [{**step, "k": int(repeats)} if step.get("function") == "take_first_k" else step for step in f.get("filter", [])]}
+                                  for f in filters]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(out, sort_keys=False))
     return name
