@@ -9,9 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-
 from medbridge.harness.errors import ConfigError
 
 pytest.importorskip("trl")

@@ -10,9 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_cli, shared_file
-
 from medbridge.harness.errors import ConfigError
 
 pytest.importorskip("trl")
@@ -178,7 +176,7 @@ def test_study_runs_every_stage_and_builds_a_leaderboard_with_lineage(study_run)
 def test_rerun_reuses_everything_and_a_killed_training_resumes(study_run, capsys):
     from medbridge.harness.study import run_study
 
-    folder, path, first = study_run
+    _, path, first = study_run
     again = run_study(path)
     assert again.ran == [] and again.ok and len(again.reused) == 6
     care = next(p for p in first.planned if p.node.name == "care")

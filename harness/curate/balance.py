@@ -35,7 +35,7 @@ from ..errors import ConfigError, CorruptDataError, DataNotFoundError
 
 TEMPLATE = Path(__file__).parent / "templates" / "modality.yaml"
 CACHE, CACHE_META, CARD = "labels.jsonl", "labels.meta.json", "balance_card.json"
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _EDGES = " \t\r\n.,;:!?\"'`()[]{}*"
 
 
@@ -107,12 +107,12 @@ def read_labels_file(path: str | Path) -> list[dict]:
     return rows
 
 
-def labels_from_file(items, path, template: Template) -> tuple[dict[str, dict], int]:
-    """``{id: {label, raw, off_list}}`` for the items the file labels, and how many it leaves out."""
+def labels_from_file(items, rows: list[dict], template: Template) -> tuple[dict[str, dict], int]:
+    """``{id: {label, raw, off_list}}`` for the items the file's rows label, and how many it leaves out."""
     by_id = {it.id: it for it in items}
     by_figure = {(str(it.meta.get("figure")), it.question.strip()): it.id for it in items}
     out = {}
-    for row in read_labels_file(path):
+    for row in rows:
         item_id = row.get("id") or by_figure.get((str(row.get("figure")), str(row.get("question", "")).strip()))
         if item_id in by_id:
             label, off = template.parse(str(row["label"]))
@@ -250,6 +250,11 @@ def run_balance(benchmark: str, output: str | Path, *, split: str = "train", cla
         raise ConfigError(f"--size must be >= 1, got {size}")
     output = Path(output)
     tmpl = load_template(template)
+    label_rows = read_labels_file(labels) if labels is not None else None  # bad input fails before any reading
+    if classifier is not None:
+        from ..fingerprint import check_checkpoint
+
+        check_checkpoint(classifier)
     items, report = vqa.mcq_items(vqa.check_name(benchmark), split)
     items = items[:limit] if limit else items
     say(f"{benchmark} {split}: {len(items)} multiple-choice questions ({report.rows} rows read)")
@@ -263,7 +268,7 @@ def run_balance(benchmark: str, output: str | Path, *, split: str = "train", cla
         found, unlabelled = {it.id: cache.labels[it.id] for it in items}, 0
         origin = {"classifier": classifier, "classifier_fingerprint": meta["classifier_fingerprint"], "classified_now": done, "from_cache": cached}
     else:
-        found, unlabelled = labels_from_file(items, labels, tmpl)
+        found, unlabelled = labels_from_file(items, label_rows, tmpl)
         if not found:
             raise ConfigError("the labels file names none of the questions", where=str(labels), fix="ids as medbridge gives them (e.g. pmc_vqa/train/00012), or figure + question")
         origin = {"labels_file": str(labels), "labels_sha256": hashlib.sha256(Path(labels).read_bytes()).hexdigest(), "unlabelled": unlabelled}

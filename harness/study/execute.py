@@ -131,7 +131,7 @@ def _train(planned: Planned, overrides: list[str], resume: bool) -> None:
         with log.open("a") as f:
             f.write(f"$ {' '.join(cmd)}\n")
             f.flush()
-            done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+            done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
         if done.returncode != 0:
             raise StageFailed(_last_error(log))
         return

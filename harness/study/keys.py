@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..errors import MedbridgeError
@@ -34,7 +34,7 @@ def stage_key(payload: dict) -> str:
     return digest(payload)[:KEY_LENGTH]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _file_fp(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     _file_digest(Path(path), h)  # the checkpoint fingerprint's rule: whole file, or 16 windows when large

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from .spec import TOP_KEYS, Node, Study, check_keys, read_yaml, study_from_values, _path, _tasks
+from .spec import TOP_KEYS, Node, Study, _path, _tasks, check_keys, read_yaml, study_from_values
 
 RECIPE_KEYS = {"diagnose", "bridge", "sharpen", "evaluate"}
 DIAGNOSE_KEYS = {"tasks", "split", "k", "n", "tau", "gap", "eval_settings"}

@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
 from .. import yaml12
+from ..errors import ConfigError
 
 SCHEMA = "medbridge.study/1"
 TRAIN_KINDS = ("sft", "grpo", "grpo_care")
