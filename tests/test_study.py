@@ -211,3 +211,27 @@ def test_a_failing_stage_is_one_line_and_its_dependants_do_not_run(study_run, ti
     assert len(failed) == 1 and "tset" in failed[0]
     assert "stage 'broken.eval' skipped: 'broken' failed" in err
     assert "Traceback" not in err
+
+
+def test_guards_and_launch_become_the_training_command(tmp_path, tiny_model, sample_root):
+    from medbridge.harness.study.execute import _launch_command
+    from medbridge.harness.study.plan import Planner
+    from medbridge.harness.study.spec import load_study
+
+    launch = f"    launch: {{accelerate_config: {REPO / 'training' / 'accelerate' / 'ddp.yaml'}, num_processes: 2}}\n    guard: stop\n"
+    path = write_study(tmp_path, tiny_model, sample_root)
+    path.write_text(path.read_text().replace("    eval: [both]\n", "    eval: [both]\n" + launch, 2).replace(launch, "", 1))
+    planner = Planner(load_study(path))
+    planned = {p.node.name: p for p in planner.plan()}
+    care = planned["care"]
+    assert care.node.guard == "stop" and "monitor_stop=true" in planner.train_overrides(care.node)
+    assert care.inputs["guard"] == "stop"
+    cmd = _launch_command(care, planner.runtime_overrides(care), resume=True)
+    assert cmd[1:6] == ["launch", "--config_file", str(REPO / "training" / "accelerate" / "ddp.yaml"), "--num_processes", "2"]
+    assert cmd[6:11] == ["-m", "medbridge.training", "grpo", "--config", str(CARE)] and cmd[-1] == "--resume"
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert f"model={planned['sft'].model_ref}" in sets and f"output_dir={care.run_dir}" in sets and f"data.root={sample_root}" in sets
+    assert "use_care=true" in sets and "data.size=28" in sets
+    with pytest.raises(ConfigError, match="guard must be one of"):
+        path.write_text(path.read_text().replace("guard: stop", "guard: sometimes"))
+        load_study(path)
