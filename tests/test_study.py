@@ -235,3 +235,13 @@ def test_guards_and_launch_become_the_training_command(tmp_path, tiny_model, sam
     with pytest.raises(ConfigError, match="guard must be one of"):
         path.write_text(path.read_text().replace("guard: stop", "guard: sometimes"))
         load_study(path)
+
+
+def test_a_second_run_on_the_same_runs_folder_is_refused(tmp_path, tiny_model, sample_root):
+    from medbridge.harness.study import run_study
+    from medbridge.harness.study.execute import runs_lock
+
+    path = write_study(tmp_path, tiny_model, sample_root)
+    with runs_lock(tmp_path / "runs"), pytest.raises(ConfigError, match=r"another study run is using this runs folder \(pid \d+\)"):
+        run_study(path)
+    run_study(path, dry_run=True)  # a plan needs no lock

@@ -50,13 +50,24 @@ def file_fingerprint(path: str | Path) -> str:
 def folder_fingerprint(path: str | Path) -> str:
     """Tables by content, everything else (images) by relative name and size."""
     root = Path(path).resolve()
+    return _folder_fp(str(root), root.stat().st_mtime_ns)
+
+
+@cache
+def _folder_fp(path: str, mtime_ns: int) -> str:  # a plan asks once per folder, however many stages read it
+    root = Path(path)
     if root.is_file():
         return file_fingerprint(root)
     h = hashlib.sha256()
-    for p in sorted(q for q in root.rglob("*") if q.is_file() and not q.name.startswith(".")):
+    for p in sorted(q for q in root.rglob("*") if q.is_file() and not q.name.startswith(".") and "__pycache__" not in q.parts):
         rel = p.relative_to(root).as_posix()
         h.update(f"{rel}\t{file_fingerprint(p) if p.suffix.lower() in _TABLE_SUFFIXES else p.stat().st_size}\n".encode())
     return "sha256:" + h.hexdigest()
+
+
+def clear_caches() -> None:
+    _file_fp.cache_clear()
+    _folder_fp.cache_clear()
 
 
 def model_fingerprint(ref: str) -> str:

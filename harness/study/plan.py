@@ -118,6 +118,7 @@ class Planner:
 
     # ---- keys ----
     def plan(self) -> list[Planned]:
+        keys.clear_caches()  # data may have changed since the last plan in this process
         for node in self.study.nodes.values():
             self.planned[node.name] = self._plan(node)
         return list(self.planned.values())

@@ -289,9 +289,9 @@ class RecipeRun:
 
 
 def run_recipe(path, *, root=None, runs=None, tau=None, k=None, gap=None, out=None) -> dict:
-    from .execute import environment
+    from .execute import environment, runs_lock
     from .runner import vqa_environment
 
     recipe = load_recipe(path, runs=runs, leaderboard=root, tau=tau, k=k, gap=gap)
-    with environment(vqa_environment(recipe.study)):
+    with environment(vqa_environment(recipe.study)), runs_lock(recipe.study.runs):
         return RecipeRun(recipe, out).run(root)
