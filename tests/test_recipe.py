@@ -18,8 +18,8 @@ SFT = REPO / "training" / "configs" / "tiny_sft.yaml"
 CARE = REPO / "training" / "configs" / "tiny_grpo_care.yaml"
 
 
-def write_recipe(folder: Path, model: Path, root: Path, tau: float, care_lr: float = 1.0) -> Path:
-    path = folder / f"recipe-{tau}.yaml"
+def write_recipe(folder: Path, model: Path, root: Path, tau: float, max_rounds: int = 1) -> Path:
+    path = folder / f"recipe-{tau}-{max_rounds}.yaml"
     path.write_text(f"""
 name: r
 runs: {folder / 'runs'}
@@ -32,10 +32,11 @@ recipe:
   diagnose: {{tasks: [medmnist_pneumonia, medmnist_pneumonia_passk], k: 1, n: 2, tau: {tau}, eval_settings: {{per_class: 2}}}}
   bridge:
     config: {SFT}
-    set: {{max_steps: 1, save_steps: 1, per_device_train_batch_size: 4, data.limit: 8}}
+    set: {{max_steps: 80, save_steps: 80, per_device_train_batch_size: 4, warmup_steps: 0}}
+    max_rounds: {max_rounds}
   sharpen:
     config: {CARE}
-    set: {{max_steps: 2, save_steps: 1, monitor_every: 1, monitor_k: 2, data.monitor_limit: 4, monitor_max_new_tokens: 28, max_completion_length: 28, data.limit: 8, learning_rate: {care_lr}}}
+    set: {{max_steps: 2, save_steps: 1, monitor_every: 1, monitor_k: 2, data.monitor_limit: 4, monitor_max_new_tokens: 28, max_completion_length: 28, data.limit: 8, learning_rate: 1.0}}
     guard: rollback
     margin: 0.05
   evaluate: [medmnist_pneumonia]
@@ -101,44 +102,50 @@ def recipe_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("recipe")
 
 
-def test_weak_support_bridges_then_stops_with_every_decision_logged(recipe_folder, tiny_model, sample_root, capsys):
+def test_weak_support_and_no_bridge_left_stops_without_rl(recipe_folder, tiny_model, sample_root, capsys):
     from medbridge.harness.study.recipe import run_recipe
 
-    card = run_recipe(write_recipe(recipe_folder, tiny_model, sample_root, tau=0.99))
-    steps = [(d["step"], d.get("decision")) for d in card["decisions"]]
-    assert steps == [("diagnose", "bridge"), ("bridge", None), ("diagnose", "stop")]
+    card = run_recipe(write_recipe(recipe_folder, tiny_model, sample_root, tau=0.99, max_rounds=0))
+    assert [(d["step"], d.get("decision")) for d in card["decisions"]] == [("diagnose", "stop")]
     first = card["decisions"][0]
-    assert first["n"] == 4 and 0 <= first["support"] < 0.99 and first["gap"] == pytest.approx(first["support"] - first["accuracy"])
+    assert first["n"] == 4 and first["support"] < 0.99 and first["gap"] == pytest.approx(first["support"] - first["accuracy"])
     assert set(first["tasks"]) == {"medmnist_pneumonia_val_n2"}  # the validation split, paired with its _passk twin
-    assert card["chain"] == ["base", "r-bridge1"]
+    assert "0 bridge round(s) done (max_rounds 0): RL is not advised" in first["why"]
+    assert card["chain"] == ["base"] and not (Path(tiny_model) / "run_card.json").exists()  # the start model is left as it is
     out = capsys.readouterr().out
-    assert f"diagnose base: S_1 = {first['support']:.3f}, A = {first['accuracy']:.3f}" in out and "-> bridge" in out and "-> stop" in out
-    run_card = json.loads((Path(card["final_model"]) / "run_card.json").read_text())
-    assert run_card["recipe"] == card["decisions"] and run_card["stage"] == "sft"
-    records = {json.loads(p.read_text())["model"]["display_name"]: json.loads(p.read_text()) for p in (recipe_folder / "board" / "results").rglob("*.json")}
-    assert records["r-bridge1"]["model"]["parent"] == "base" and records["r-bridge1"]["model"]["stage"] == "sft"
-    assert "r-bridge1" in (recipe_folder / "board" / "medmnist_acc1.md").read_text()
+    assert f"diagnose base: S_1 = {first['support']:.3f}, A = {first['accuracy']:.3f}, gap = {first['gap']:+.3f} (n = 4, val split) -> stop" in out
 
 
-def test_sufficient_support_sharpens_and_a_collapse_rolls_back(recipe_folder, tiny_model, sample_root, capsys):
+def test_bridge_then_sharpen_and_a_collapse_rolls_back(recipe_folder, tiny_model, sample_root, capsys):
     from medbridge.harness.cli.main import main
 
-    # tau low: sharpen at once; learning rate 1.0 wrecks the tiny model, a real collapse of Pass@K
-    assert main(["recipe", str(write_recipe(recipe_folder, tiny_model, sample_root, tau=0.99)), "--tau", "0.01"]) == 0
+    # tau 0.7: the tiny base (S_1 = 0.5) is bridged by 80 SFT steps (S_1 = 1 on the sample), then
+    # sharpened at learning rate 1.0, which wrecks it: a real collapse of Pass@K on the monitor set
+    assert main(["recipe", str(write_recipe(recipe_folder, tiny_model, sample_root, tau=0.99)), "--tau", "0.7"]) == 0
     out = capsys.readouterr()
     assert "stage 'base.diagnose'" not in out.err  # the base's diagnosis from the first run is reused
     card = json.loads((recipe_folder / "runs" / "r.recipe.json").read_text())
-    assert [(d["step"], d.get("decision")) for d in card["decisions"]] == [("diagnose", "sharpen"), ("sharpen", None)]
-    sharpen = card["decisions"][1]
-    assert sharpen["guard"] == "rollback" and sharpen["monitor"][0]["step"] == 0
+    steps = [(d["step"], d.get("decision")) for d in card["decisions"]]
+    assert steps == [("diagnose", "bridge"), ("bridge", None), ("diagnose", "sharpen"), ("sharpen", None)]
+    assert card["decisions"][0]["support"] < 0.7 <= card["decisions"][2]["support"]
+    assert card["chain"] == ["base", "r-bridge1", "r-sharpen"]
+    sharpen = card["decisions"][3]
+    assert sharpen["guard"] == "rollback" and sharpen["from"] == "r-bridge1" and sharpen["monitor"][0]["step"] == 0
     rollback = sharpen["rollback"]
     assert rollback["collapsed_at"] == 1 and rollback["final"] < rollback["first"] - 0.05  # stopped at the collapse
     assert rollback["best_step"] == 0 and "starting checkpoint" in rollback["action"]
-    final = Path(card["final_model"])
+    final, bridged = Path(card["final_model"]), Path(card["final_model"]).parents[2]
+    bridge_model = next(bridged.glob("r-bridge1-*/r-bridge1/model"))
+    assert (final / "model.safetensors").read_bytes() == (bridge_model / "model.safetensors").read_bytes()  # the parent's weights
     assert (final.parent / "model-collapsed" / "model.safetensors").is_file()
-    assert (final / "model.safetensors").read_bytes() == (Path(tiny_model) / "model.safetensors").read_bytes()  # the parent's weights
-    assert json.loads((final / "run_card.json").read_text())["rollback"] == rollback
+    run_card = json.loads((final / "run_card.json").read_text())
+    assert run_card["rollback"] == rollback and run_card["recipe"] == card["decisions"]
     assert "collapsed at step 1 -> rolled back to the starting checkpoint" in out.out
+    records = {json.loads(p.read_text())["model"]["display_name"]: json.loads(p.read_text())["model"] for p in (recipe_folder / "board" / "results").rglob("*.json")}
+    assert (records["r-bridge1"]["parent"], records["r-bridge1"]["stage"]) == ("base", "sft")
+    assert (records["r-sharpen"]["parent"], records["r-sharpen"]["stage"]) == ("r-bridge1", "rl")
+    page = (recipe_folder / "board" / "medmnist_acc1.md").read_text()
+    assert "RL of r-bridge1" in page and "SFT of base" in page
 
 
 def test_rollback_picks_the_best_monitored_checkpoint_and_keeps_the_collapsed_one(recipe_folder, tiny_model, tmp_path):
