@@ -355,9 +355,3 @@ def _ordered(nodes: dict[str, Node]) -> dict[str, Node]:
         visit(node)
     return out
 
-
-def root_model(study: Study, name: str) -> Node:
-    node = study.nodes[name]
-    while node.parent is not None:
-        node = study.nodes[node.parent]
-    return node
