@@ -51,15 +51,15 @@ class PassAtKMonitor(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not self.history:
-            self._run(state.global_step, control)
+            self._run(state.global_step, control, state)
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.config.monitor_every == 0 and (not self.history or self.history[-1]["step"] != state.global_step):
-            self._run(state.global_step, control)
+            self._run(state.global_step, control, state)
         return control
 
-    def _run(self, step: int, control) -> None:
+    def _run(self, step: int, control, state=None) -> None:
         import time
 
         from loguru import logger
@@ -71,12 +71,22 @@ class PassAtKMonitor(TrainerCallback):
         top = f"pass@{self.ks[-1]}"
         entry["collapsed"] = bool(entry[top] < first[top] - self.config.monitor_margin)
         self.history.append(entry)
+        if state is not None:
+            self._mark_best(top, state)
         self.trainer.log({f"monitor/{k}": v for k, v in entry.items() if isinstance(v, float)})
         if entry["collapsed"]:
             logger.warning(f"medbridge monitor: {top} fell from {first[top]:.3f} to {entry[top]:.3f} at step {step} "
                            f"(margin {self.config.monitor_margin}): training may be collapsing the support (over-sharpening)")
             if self.config.monitor_stop:
                 control.should_training_stop = True
+
+    def _mark_best(self, top: str, state) -> None:
+        """Keep the best monitored step's checkpoint through rotation (transformers protects the
+        checkpoint of ``state.best_global_step``): the one a rollback (training/rollback.py)
+        returns to. Ranked by Pass@K, then Acc@1, then the later step; the history (restored on
+        resume) decides, so a resumed run keeps the same one."""
+        best = max(self.history, key=lambda e: (e[top], e["acc@1"], e["step"]))
+        state.best_metric, state.best_global_step = float(best[top]), int(best["step"])
 
     def evaluate(self) -> dict:
         """Mean acc@1, pass@k, sample accuracy and no-answer rate over the monitor set."""

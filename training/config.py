@@ -16,34 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from medbridge.harness import yaml12
 from medbridge.harness.errors import ConfigError
 from trl import GRPOConfig, SFTConfig
 
 _LOADER_KEYS = {"include"}
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. PyYAML's 1.1 rules read `no` / `off` as False, which
-    turns TRL's ``save_strategy: no`` into an invalid strategy."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-# ... and 1.2 floats: `1e-6` (no dot) is a number, as learning rates are usually written
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-
-
 def _yaml(text: str):
-    return yaml.load(text, Loader=_Loader)
+    # YAML 1.2 scalars: `save_strategy: no` stays a string, `1e-6` is a number (harness.yaml12)
+    return yaml12.load(text)
 
 
 @dataclass
@@ -201,8 +188,10 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
-def load_config(path: str | Path, kind: str, overrides: list[str] | None = None):
-    """The config object of ``kind`` (``sft`` | ``grpo``) from a YAML file and ``--set`` overrides."""
+def declared_values(path: str | Path, kind: str, overrides: list[str] | None = None) -> tuple[dict, list[str]]:
+    """What a config file (with its includes) and ``--set`` overrides declare, checked for
+    unknown keys, before defaults are filled in; and the files read. (Studies key their stages
+    on this: the user's settings, not TRL's defaults of the day.)"""
     if kind not in CONFIG_CLASSES:
         raise ConfigError(f"unknown training kind {kind!r}", fix="use sft or grpo")
     cls = CONFIG_CLASSES[kind]
@@ -219,6 +208,14 @@ def load_config(path: str | Path, kind: str, overrides: list[str] | None = None)
         else:
             raise ConfigError(f"--set {item!r}: only KEY or data.KEY can be set")
         _check_keys(values, cls, f"--set {item}")
+    return values, files
+
+
+def load_config(path: str | Path, kind: str, overrides: list[str] | None = None):
+    """The config object of ``kind`` (``sft`` | ``grpo``) from a YAML file and ``--set`` overrides."""
+    values, files = declared_values(path, kind, overrides)
+    cls = CONFIG_CLASSES[kind]
+    where = str(files[-1])
     if not values.get("model"):
         raise ConfigError("no `model` to start from", where=where, fix="add `model: <checkpoint folder or hub id>` or pass --set model=...")
     if not values.get("output_dir"):

@@ -1,4 +1,4 @@
-"""``medbridge data``: list, check, download and generate local benchmark data."""
+"""``medbridge data``: list, check, download and generate local benchmark data; make RL training subsets (balance, passrate)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
     s.add_argument("root", help="folder to write the npz files to")
     s.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224])
     s.set_defaults(func=sample)
+
+    from . import curate_cmd  # balance, passrate
+
+    curate_cmd.add_subparsers(dsub)
 
 
 def _medmnist_row(name: str, root, size) -> str:

@@ -1,4 +1,4 @@
-"""``medbridge`` command line: eval, train, demo, make-tiny-model, data, tasks, leaderboard, diagnose, probe, baseline, judge.
+"""``medbridge`` command line: eval, train, study, recipe, demo, make-tiny-model, data, tasks, leaderboard, diagnose, probe, baseline, judge.
 
 Errors a user can fix (MedbridgeError) print one line and exit 2; ``--debug`` shows the
 traceback. Anything else is a bug and exits 1 with its traceback.
@@ -10,14 +10,14 @@ import argparse
 import sys
 
 from ..errors import MedbridgeError
-from . import baseline_cmd, data_cmd, demo_cmd, diagnose_cmd, eval_cmd, judge_cmd, leaderboard_cmd, probe_cmd, tasks_cmd, tiny_cmd, train_cmd
+from . import baseline_cmd, data_cmd, demo_cmd, diagnose_cmd, eval_cmd, judge_cmd, leaderboard_cmd, probe_cmd, recipe_cmd, study_cmd, tasks_cmd, tiny_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medbridge", description="Evaluate and post-train medical VLMs: Acc@1 vs Pass@K on MedMNIST and medical VQA.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (eval_cmd, train_cmd, demo_cmd, tiny_cmd, data_cmd, tasks_cmd, leaderboard_cmd, diagnose_cmd, probe_cmd, baseline_cmd, judge_cmd):
+    for module in (eval_cmd, train_cmd, study_cmd, recipe_cmd, demo_cmd, tiny_cmd, data_cmd, tasks_cmd, leaderboard_cmd, diagnose_cmd, probe_cmd, baseline_cmd, judge_cmd):
         module.add_parser(sub)
     return parser
 
