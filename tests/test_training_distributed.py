@@ -79,7 +79,7 @@ def _train_cmd(model, sample_root, out, *extra) -> list[str]:
     return [str(BIN / "medbridge"), "train", "grpo", "--config", CARE, "--set", f"model={model}", "--set", f"output_dir={out}",
             "--set", f"data.root={sample_root}", "--set", "max_steps=6", "--set", "save_steps=1", "--set", "save_total_limit=10",
             "--set", "care_ema_every=2", "--set", "monitor_every=3", "--set", "monitor_k=2", "--set", "data.monitor_limit=2",
-            "--set", "monitor_max_new_tokens=8", "--set", "max_completion_length=16", *extra]
+            "--set", "monitor_max_new_tokens=8", "--set", "max_completion_length=32", "--set", "learning_rate=1e-3", *extra]
 
 
 def test_kill_9_mid_training_then_resume_matches_an_uninterrupted_run(tiny_model, sample_root, tmp_path):
@@ -107,6 +107,8 @@ def test_kill_9_mid_training_then_resume_matches_an_uninterrupted_run(tiny_model
     assert [h["step"] for h in b["monitor_history"]] == [h["step"] for h in a["monitor_history"]] == [0, 3, 6]
     # optimizer, scheduler, RNG and EMA state came back: the resumed run ends where the whole one does
     wa, wb = load_file(str(whole / "model" / "model.safetensors")), load_file(str(broken / "model" / "model.safetensors"))
+    w0 = load_file(str(Path(tiny_model) / "model.safetensors"))
+    assert max((wa[n] - w0[n]).abs().max().item() for n in wa) > 1e-4  # training moved the weights, so the match below means something
     assert max((wa[n] - wb[n]).abs().max().item() for n in wa) < 1e-5
     ea, eb = (json.loads((d / "checkpoints" / "checkpoint-6" / "ema_reference" / "index.json").read_text()) for d in (whole, broken))
     assert ea["updates"] == eb["updates"] == 3

@@ -179,3 +179,43 @@ def test_eval_of_a_trained_checkpoint_carries_its_lineage_into_the_leaderboard(c
     page = (root / "medmnist_acc1.md").read_text()
     row = next(line for line in page.splitlines() if "tiny-care" in line)
     assert "RL of tiny-sft" in row and "Δ" in row, row
+
+
+def _weights(folder: Path) -> dict:
+    from transformers import AutoModelForImageTextToText
+
+    return {k: v.clone() for k, v in AutoModelForImageTextToText.from_pretrained(str(folder)).state_dict().items()}
+
+
+def test_resume_loads_the_checkpoint_weights_through_the_model_key_mapping(sft_run, tiny_model, tmp_path):
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForImageTextToText
+
+    from medbridge.training.checkpoints import load_checkpoint_weights
+
+    checkpoint = sft_run[0] / "checkpoints" / "checkpoint-2"  # step 1 ran at warm-up lr 0
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    assert any(k.startswith("visual.") for k in saved)  # hub layout on disk, not the module layout
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    load_checkpoint_weights(model, checkpoint)
+    expected, now = _weights(checkpoint), model.state_dict()
+    assert set(now) == set(expected)
+    assert all(torch.equal(now[k], expected[k]) for k in expected)
+    assert sum(not torch.equal(now[k], initial[k]) for k in now) > len(now) // 2  # really the trained weights
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    save_file({k: v for k, v in saved.items() if not k.startswith("visual.")}, str(partial / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match=r"checkpoint weights do not match the model \(\d+ missing, e.g. \['model.visual"):
+        load_checkpoint_weights(model, partial)
+
+
+def test_resume_of_a_finished_run_trains_no_extra_step(sft_run, tiny_model, sample_root, tmp_path):
+    from medbridge.training.train import run
+
+    out = tmp_path / "tiny-sft"
+    shutil.copytree(sft_run[0] / "checkpoints", out / "checkpoints")  # killed after its last checkpoint, before model/
+    card = run("sft", SFT, [*_sft_overrides(tiny_model, sample_root, out)], resume=True)
+    assert card["steps"] == 2 and card["resumed_from"][0].endswith("checkpoint-2")
+    final, last = _weights(out / "model"), _weights(sft_run[0] / "checkpoints" / "checkpoint-2")
+    assert all(torch.equal(final[k], last[k]) for k in last)

@@ -59,6 +59,42 @@ def read_run_state(checkpoint: str | Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"wall_seconds": 0.0, "monitor_history": []}
 
 
+def load_checkpoint_weights(model, checkpoint: str | Path) -> None:
+    """Load a checkpoint's safetensors into ``model`` through the model's own key mapping.
+
+    transformers 5 saves weights in the hub layout (``visual.*``, ``model.layers.*`` for
+    Qwen2.5-VL) but ``Trainer._load_from_checkpoint`` loads them unmapped with strict=False,
+    so a resumed VLM silently keeps its initial weights. ``from_pretrained`` renames keys with
+    the model's conversion mapping; this applies the same mapping to a resume and refuses a
+    checkpoint that does not cover every weight. (transformers offers no public call for this.)
+    """
+    from safetensors.torch import load_file
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+
+    folder = Path(checkpoint)
+    index = folder / "model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    transforms = get_model_conversion_mapping(model)
+    renamings = [t for t in transforms if isinstance(t, WeightRenaming)]
+    converters = [t for t in transforms if isinstance(t, WeightConverter)]
+    if converters:  # fused/split tensors need from_pretrained's machinery; the renaming-only models are handled here
+        raise ConfigError(f"--resume: {type(model).__name__} needs weight conversions medbridge cannot apply to a resume", where=str(folder),
+                          fix="start a new run with model: <this checkpoint> instead of --resume")
+    own = model.state_dict()
+    state = {}
+    for name in files:
+        for key, tensor in load_file(str(folder / name), device="cpu").items():
+            state[rename_source_key(key, renamings, [], model.base_model_prefix, own)[0]] = tensor
+    result = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or ())
+    missing = [k for k in result.missing_keys if k not in tied]
+    if missing or result.unexpected_keys:
+        raise ConfigError(f"--resume: checkpoint weights do not match the model ({len(missing)} missing, e.g. {missing[:1]}; "
+                          f"{len(result.unexpected_keys)} unexpected, e.g. {result.unexpected_keys[:1]})", where=str(folder),
+                          fix="resume with the transformers version and model class that wrote the checkpoint")
+
+
 class MarksCompleteCheckpoints:
     """Trainer mixin: after transformers (and subclasses) wrote ``checkpoint-N``, add medbridge's
     state (wall time, monitor history, subclass extras) and mark it complete."""
@@ -80,6 +116,23 @@ class MarksCompleteCheckpoints:
             history = self.medbridge_monitor.history if self.medbridge_monitor is not None else []
             (folder / RUN_STATE).write_text(json.dumps({"wall_seconds": self.medbridge_wall_seconds(), "monitor_history": history}, indent=1) + "\n")
             (folder / COMPLETE_MARKER).write_text(f"{self.state.global_step}\n")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        model = model if model is not None else self.model
+        plain = not (self.is_deepspeed_enabled or self.is_fsdp_enabled or hasattr(model, "peft_config"))
+        folder = Path(resume_from_checkpoint)
+        if plain and ((folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()):
+            load_checkpoint_weights(model, folder)
+        else:  # DeepSpeed, FSDP and PEFT adapters restore through their own formats
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _run_epoch(self, *args, **kwargs):
+        # transformers steps once before it checks max_steps, so resuming a run whose last
+        # checkpoint is its final step would train one step too many
+        if 0 < self.state.max_steps <= self.state.global_step:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
 
     def _save_extra_checkpoint_state(self, folder: Path) -> None:
         """Hook for state transformers does not save (every process calls it)."""
