@@ -135,7 +135,7 @@ def test_rq3_dry_run_prints_the_paper_plan(tmp_path):
     assert "medmnist_organc+passk, medmnist_organs+passk, medmnist_pneumonia+passk, medmnist_path+passk, medmnist_oct+passk" in evals["rq3-organa-from-sft.eval"]
     assert evals["rq3-oct-from-base.eval"].endswith("on medmnist_oct+passk, medmnist_path+passk")
     assert "from OctoMed-7B, rq3_path_from_sft.yaml (accelerate launch)" in result.stdout
-    assert "missing: MedMNIST file organamnist_224.npz not found (needed by organa)" in result.stdout
+    assert "missing: MedMNIST file organamnist_224.npz not found (the official name at 224 px) (needed by organa)" in result.stdout
 
 
 def test_tiny_study_plans_against_the_real_files():
