@@ -127,9 +127,10 @@ def main(argv=None) -> int:
         print(f"| {name} | {stage} | {acc * 100:.1f} [{ci.low * 100:.1f}, {ci.high * 100:.1f}] n={n} | {support * 100:.1f} | "
               f"{(support - acc) * 100:+.1f} | {greedy['metrics']['no_answer_rate']['value'] * 100:.1f} | {deltas[0]} | {deltas[1]} |")
     rewards = _rewards(work / "tiny-care")
-    tenth = max(1, len(rewards) // 10)
-    first, last = sum(rewards[:tenth]) / tenth, sum(rewards[-tenth:]) / tenth
-    print(f"\nGRPO-CARE mean accuracy reward: first {tenth} logged steps {first:.3f} -> last {tenth} {last:.3f} ({len(rewards)} logged steps)")
+    third = max(1, len(rewards) // 3)
+    first, last = sum(rewards[:third]) / third, sum(rewards[-third:]) / third
+    print(f"\nGRPO-CARE mean accuracy reward per logged step: {' '.join(f'{r:.3f}' for r in rewards)}")
+    print(f"first third {first:.3f} -> last third {last:.3f} ({len(rewards)} logged steps)")
     print("wall seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f", total {time.perf_counter() - started:.0f}")
     return 0
 

@@ -1,6 +1,6 @@
 """The functions medbridge's task YAMLs name with ``!function`` (lmms-eval's hook points).
 
-How a task reaches data (DESIGN.md's open question; the reasoning is in CONTRIBUTING.md):
+How a task reaches data (the reasoning is in CONTRIBUTING.md):
 a task's ``dataset_path: json`` points at a one-line source file shipped beside the YAMLs
 (``{"medbridge_source": "medmnist"}``), ``dataset_name`` names the dataset within that source
 and ``test_split`` the split. lmms-eval loads that file with ``datasets`` as usual, then calls

@@ -98,7 +98,7 @@ class MedbridgeSFTConfig(MonitorFields, SFTConfig):
 @dataclass
 class GRPOCareConfig(MonitorFields, GRPOConfig):
     """GRPO-CARE (consistency-aware GRPO) on TRL's GRPOConfig; ``use_care: false`` is vanilla GRPO
-    with the same trainer. Defaults follow GRPO-CARE's released scripts (notes/training.md §1.5)."""
+    with the same trainer. Defaults follow GRPO-CARE's released SEED-Bench-R1 scripts (github.com/TencentARC/GRPO-CARE, scripts/run_grpo_care_margin*_seed_bench_r1.sh)."""
 
     model: str | None = None
     data: dict = field(default_factory=dict)

@@ -4,7 +4,8 @@
 GRPO-CARE). Written here because neither engine gives it: TRL's ``sync_ref_model`` refuses
 β = 0 and rebuilds the reference from the initial weights on resume, and GRPO-CARE's own update
 edits DeepSpeed ZeRO-3 parameters inside ``GatheredParameters`` without ``modifier_rank``, so
-the edit is discarded when the context closes (notes/training.md §6).
+the edit is discarded when the context closes (reproduced with deepspeed 0.19.8 on 2 CPU
+processes; tests/test_training_distributed.py checks the fix).
 
 - The reference is loaded from the starting checkpoint (θ_ref = θ₀), in ``care_ema_dtype``
   (float32 by default: a bf16 θ_ref cannot hold 0.005-sized steps), with dropout off.

@@ -2,7 +2,7 @@
 
 TRL does the rollouts (G completions per prompt), the group-normalised advantages, the loss
 (``loss_type="grpo"``, β = 0) and the logging. This adds GRPO-CARE's consistency bonus
-(notes/training.md §1.1) on top of TRL's reward columns ``accuracy``, ``format`` and a
+(github.com/TencentARC/GRPO-CARE, grpo_trainer_ref_ema.py::compute_loss) on top of TRL's reward columns ``accuracy``, ``format`` and a
 ``consistency_bonus`` placeholder:
 
 - c_i = exp(mean log π_ref over the answer span of completion i), π_ref the EMA reference

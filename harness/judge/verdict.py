@@ -7,7 +7,7 @@ without being asked and it cannot change the meaning). Any other reply — prose
 "No, it is not correct", a score, a JSON object with other keys or values — is *off format*:
 the client re-asks, and if the reply is still off format the item is a ``judge_error``, never
 a guessed verdict. lmms-eval's own parsers are deliberately not used: they read "Verdict: 0"
-and "No, it is not correct" as correct (see ../shared/notes/judges.md).
+and "No, it is not correct" as correct (lmms-eval 0.7.3's llm_judge/utils.py and verifiers/base.py parse_binary_response).
 
 :func:`judge_input` is the part of a completion the judge sees: the content of the last
 ``<answer>`` tag (the grader's rule, ``harness.answers``), else, for completions without one,

@@ -1,4 +1,4 @@
-"""The one multiple-choice doc schema every source produces (see DESIGN.md)."""
+"""The one multiple-choice doc schema every source produces (CONTRIBUTING.md, "Add a data source")."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def mcq_items(benchmark: str, split: str = "paper", location: Location | None = 
     items = to_mcq(rows, report)
     if not items:
         raise DataNotFoundError(f"{benchmark}: no multiple-choice question in the {report.source_split} split of the local copy ({report.rows} rows read)", where=location.describe())
-    # MMMU-Med's paper protocol is all of its 170 MCQs (notes/data.md §5).
+    # MMMU-Med's paper protocol is all of its 170 MCQs (arXiv 2603.01301 Table 3).
     return apply_protocol(items, split, report, keep_all=benchmark == "mmmu_med"), report
 
 

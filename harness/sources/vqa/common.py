@@ -18,7 +18,7 @@ from ...answers import match_option_text, option_letters
 from ...errors import CorruptDataError, DataNotFoundError
 from ..mcq import MCQDoc
 
-PAPER_SUBSET = 200  # the paper's Table 3 fractions fit 200-item subsets (notes/data.md §5)
+PAPER_SUBSET = 200  # the paper's Table 3 fractions (arXiv 2603.01301) fit 200-item subsets
 SUBSET_SEED = 0
 YES_NO = ("yes", "no")
 
