@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError, RecordError
-from ..records import model_key, read_record, write_json_atomic
+from ..atomic_write import write_json_atomic
+from ..records import model_key, read_record
 
 DEFAULT_ROOT = Path("leaderboards")
 RESULTS = "results"

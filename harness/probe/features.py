@@ -24,15 +24,14 @@ import hashlib
 import inspect
 import json
 import os
-import tempfile
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic_write import atomic_write, write_json_atomic
 from ..errors import CheckpointError, ConfigError
-from ..records import write_json_atomic
 
 POOLINGS = ("mean", "max")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -94,16 +93,9 @@ class FeatureCache:
         return features
 
     def save(self, key: FeatureKey, features: np.ndarray) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
         npy, meta = self._paths(key)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{npy.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(features, dtype=np.float32))
-            os.replace(tmp, npy)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_write(npy, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype=np.float32))
         write_json_atomic(meta, {"key": asdict(key), "shape": list(features.shape)})
         return npy
 

@@ -25,7 +25,8 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..records import SCHEMA, software_versions, write_json_atomic
+from ..atomic_write import write_json_atomic
+from ..records import SCHEMA, software_versions
 from .metrics import binomial_stderr
 
 EVALUATION = {
