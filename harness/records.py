@@ -44,9 +44,11 @@ def _clean(value):
     return value
 
 
-def software_versions() -> dict:
+def software_versions(*extra: str) -> dict:
+    """Installed versions of what a result depends on (None where a package is absent), plus
+    the ``extra`` distributions a kind of record also depends on."""
     out = {}
-    for dist in ("medbridge", "lmms-eval", "transformers", "torch", "datasets"):
+    for dist in ("medbridge", "lmms-eval", "transformers", "torch", "datasets", *extra):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

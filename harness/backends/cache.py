@@ -20,8 +20,11 @@ from pathlib import Path
 
 
 def default_path() -> Path:
-    """``$MEDBRIDGE_CACHE/samples.sqlite`` (default ``~/.cache/medbridge/samples.sqlite``)."""
-    return Path(os.environ.get("MEDBRIDGE_CACHE", Path.home() / ".cache" / "medbridge")).expanduser() / "samples.sqlite"
+    """``samples.sqlite`` under medbridge's cache root (``$MEDBRIDGE_CACHE``, else
+    ``$XDG_CACHE_HOME/medbridge``, else ``~/.cache/medbridge``)."""
+    from ..host import cache_root
+
+    return cache_root() / "samples.sqlite"
 
 
 def sample_key(**parts) -> str:

@@ -21,6 +21,7 @@ from loguru import logger
 
 from ..errors import CheckpointError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
+from ..host import default_device
 from ..sampling import HFSampler
 from .base import KSampleBackend
 
@@ -71,7 +72,7 @@ class MedbridgeHF(KSampleBackend):
             device_map = str(self._device)
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
         else:
-            self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            self._device = torch.device(device or default_device())
             device_map = device_map or str(self._device)
         if dtype not in _DTYPES:
             raise ValueError(f"medbridge_hf: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..atomic_write import atomic_write, write_json_atomic
 from ..errors import CheckpointError, ConfigError
+from ..host import cache_root
 
 POOLINGS = ("mean", "max")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -43,10 +44,11 @@ QUEUED_BATCHES = 2
 
 
 def default_cache_dir() -> Path:
-    """``$MEDBRIDGE_FEATURE_CACHE``, else ``$XDG_CACHE_HOME/medbridge/features`` (``~/.cache``)."""
+    """``$MEDBRIDGE_FEATURE_CACHE``, else ``features/`` under medbridge's cache root
+    (``$MEDBRIDGE_CACHE``, else ``$XDG_CACHE_HOME/medbridge``, else ``~/.cache/medbridge``)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "medbridge" / "features"
+    return cache_root() / "features"
 
 
 @dataclass(frozen=True)
