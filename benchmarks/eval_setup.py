@@ -72,8 +72,14 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
 def main() -> int:
     args = parse_args()
     work = Path(tempfile.mkdtemp(prefix="eval-setup-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+    }
     bindir = Path(sys.executable).parent
     if args.model is None:
         from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
@@ -88,19 +94,34 @@ def main() -> int:
         wall, proc = run([str(bindir / "medbridge"), "tasks", "list"], env)
         rows["tasks_list"].append(wall)
         rows["tasks_list_debug"].append(proc.stdout.count("DEBUG") + proc.stderr.count("DEBUG"))
-        wall, proc = run([str(bindir / "medbridge"), "eval", "--model", str(work / "missing"), "--tasks", TASK, "--output", str(work / "o")], env)
+        wall, proc = run(
+            [str(bindir / "medbridge"), "eval", "--model", str(work / "missing"), "--tasks", TASK, "--output", str(work / "o")], env
+        )
         assert proc.returncode == 2, proc.stderr[-2000:]
         rows["missing_ckpt"].append(wall)
         if args.skip_eval:
             continue
         cache_env = {**env, "MEDBRIDGE_CACHE": str(work / f"cache{r}")}
-        common = ["eval", "--model", args.model, "--tasks", TASK, "--data-root", str(work / "data"), "--size", "28",
-                  "--gen-kwargs", f"max_new_tokens={args.max_new_tokens}"]
+        common = [
+            "eval",
+            "--model",
+            args.model,
+            "--tasks",
+            TASK,
+            "--data-root",
+            str(work / "data"),
+            "--size",
+            "28",
+            "--gen-kwargs",
+            f"max_new_tokens={args.max_new_tokens}",
+        ]
         rows["first"].append(timed_eval([*common, "--output", str(work / f"out{r}a")], cache_env, work, f"{r}a"))
         rows["rerun"].append(timed_eval([*common, "--output", str(work / f"out{r}b")], cache_env, work, f"{r}b"))
 
     print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model}; min / median / max")
-    print(f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}")
+    print(
+        f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}"
+    )
     print(f"eval, missing checkpoint          wall s {spread(rows['missing_ckpt'])}")
     if args.skip_eval:
         return 0

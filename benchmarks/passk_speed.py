@@ -53,8 +53,13 @@ BENCH_EOS = "<|bench_eos|>"
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default: build one, see --shape)")
-    p.add_argument("--shape", default="tiny", choices=["tiny", "qwen2.5-vl-7b"], help="checkpoint to build when --model is not given: the tiny offline model, "
-                   "or Qwen2.5-VL-7B's widths (text 3584/18944, 28 heads, 152064 vocab; vision 1280) with random weights and --layers layers")
+    p.add_argument(
+        "--shape",
+        default="tiny",
+        choices=["tiny", "qwen2.5-vl-7b"],
+        help="checkpoint to build when --model is not given: the tiny offline model, "
+        "or Qwen2.5-VL-7B's widths (text 3584/18944, 28 heads, 152064 vocab; vision 1280) with random weights and --layers layers",
+    )
     p.add_argument("--layers", type=int, default=2, help="text (and vision) layers of the 7B-shaped checkpoint")
     p.add_argument("--task", default="medmnist_organa_passk")
     p.add_argument("--data-root", default=None, help="MedMNIST folder (default: write the generated sample)")
@@ -99,7 +104,17 @@ def eos_free_copy(src: Path, dst: Path) -> Path:
     vocab_size = int(text["vocab_size"])
     tok = json.loads((dst / "tokenizer.json").read_text())
     _pad_vocab(tok, vocab_size)
-    tok["added_tokens"].append({"id": vocab_size, "content": BENCH_EOS, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True})
+    tok["added_tokens"].append(
+        {
+            "id": vocab_size,
+            "content": BENCH_EOS,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+    )
     (dst / "tokenizer.json").write_text(json.dumps(tok))
     tok_config = json.loads((dst / "tokenizer_config.json").read_text())
     tok_config["eos_token"] = BENCH_EOS
@@ -116,27 +131,63 @@ def build_7b_shaped(path: Path, layers: int) -> Path:
     """Qwen2.5-VL-7B's layer widths, vocabulary and vision tower width with random weights and
     only ``layers`` text and vision layers (the tiny model's tokenizer, padded to the vocabulary)."""
     import torch
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     from medbridge.harness.tiny_model import CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, _train_tokenizer
 
     tokenizer = _train_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     config = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=layers, num_attention_heads=28, num_key_value_heads=4,
-                         max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-                         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
-        vision_config=dict(depth=layers, hidden_size=1280, intermediate_size=3420, num_heads=16, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                           window_size=112, out_hidden_size=3584, fullatt_block_indexes=[layers - 1]),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        text_config=dict(
+            vocab_size=152064,
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=layers,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            max_position_embeddings=32768,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=layers,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            out_hidden_size=3584,
+            fullatt_block_indexes=[layers - 1],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(0)
     with torch.device("cpu"):
         model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16).eval()
-    model.generation_config = GenerationConfig(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
-    processor = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=4 * 28 * 28, max_pixels=256 * 28 * 28), tokenizer=tokenizer,
-                                    video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]
+    )
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=4 * 28 * 28, max_pixels=256 * 28 * 28),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
@@ -224,9 +275,16 @@ def seed_style_loop(ckpt, docs, k, gen, max_new_tokens, device, pixels):
             torch.manual_seed(123 + idx * 1000 + i)
             inputs = processor(text=[text], images=images, return_tensors="pt").to(device)
             with torch.inference_mode():
-                out = model.generate(**inputs, do_sample=True, temperature=gen["temperature"], top_p=gen["top_p"], top_k=gen["top_k"],
-                                     max_new_tokens=max_new_tokens, pad_token_id=processor.tokenizer.pad_token_id)
-            processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                out = model.generate(
+                    **inputs,
+                    do_sample=True,
+                    temperature=gen["temperature"],
+                    top_p=gen["top_p"],
+                    top_k=gen["top_k"],
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=processor.tokenizer.pad_token_id,
+                )
+            processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
             n += 1
     METER.engine += time.perf_counter() - start
     return n
@@ -235,8 +293,18 @@ def seed_style_loop(ckpt, docs, k, gen, max_new_tokens, device, pixels):
 def lmms_eval_run(backend, model_args, task, limit, max_new_tokens, device, batch_size, manager):
     from lmms_eval.evaluator import simple_evaluate
 
-    results = simple_evaluate(model=backend, model_args=model_args, tasks=[task], device=device, limit=limit, batch_size=batch_size,
-                              gen_kwargs=f"max_new_tokens={max_new_tokens}", task_manager=manager, log_samples=True, verbosity="ERROR")
+    results = simple_evaluate(
+        model=backend,
+        model_args=model_args,
+        tasks=[task],
+        device=device,
+        limit=limit,
+        batch_size=batch_size,
+        gen_kwargs=f"max_new_tokens={max_new_tokens}",
+        task_manager=manager,
+        log_samples=True,
+        verbosity="ERROR",
+    )
     return sum(len(s["resps"][0]) if isinstance(s["resps"][0], list) else len(s["resps"]) for s in results["samples"][task])
 
 
@@ -266,7 +334,9 @@ def main():
         from medbridge.harness.sources.medmnist_sample import write_sample
 
         name = args.task.removeprefix("medmnist_").removesuffix("_passk")
-        write_sample(work / "medmnist", size=args.size, flags=[f"{name}mnist"], counts={"train": 1, "val": 1, "test": max(4, args.questions)})
+        write_sample(
+            work / "medmnist", size=args.size, flags=[f"{name}mnist"], counts={"train": 1, "val": 1, "test": max(4, args.questions)}
+        )
         args.data_root = str(work / "medmnist")
     os.environ["MEDMNIST_ROOT"], os.environ["MEDMNIST_SIZE"] = args.data_root, str(args.size)
 
@@ -282,7 +352,9 @@ def main():
     config = read_task_yaml(local_index(None, tasks_dir())[args.task]["yaml_path"])
     k = int(config["repeats"])
     gen = {key: config["generation_kwargs"][key] for key in ("temperature", "top_p", "top_k")}
-    docs = docs_to_dataset(medmnist.load_docs(config["dataset_name"].removesuffix("mnist"), split=config.get("test_split", "test"))[: args.questions])
+    docs = docs_to_dataset(
+        medmnist.load_docs(config["dataset_name"].removesuffix("mnist"), split=config.get("test_split", "test"))[: args.questions]
+    )
     pixels = pixel_bounds(ckpt)
     manager = task_manager(local=True)
     wrap_engine(Qwen2_5_VL, "generate_until")
@@ -292,11 +364,62 @@ def main():
     device_map = args.device if args.device == "cpu" else "cuda:0"
     pix = f"min_pixels={pixels[0]},max_pixels={pixels[1]}"
     arms = {
-        "a": ("seed-style loop, K generate calls", lambda: seed_style_loop(str(ckpt), docs, k, gen, args.max_new_tokens, args.device, pixels)),
-        "b": ("lmms-eval qwen2_5_vl, batch 1", lambda: lmms_eval_run("qwen2_5_vl", f"pretrained={ckpt},device_map={device_map},attn_implementation=sdpa,{pix}", args.task, args.questions, args.max_new_tokens, args.device, 1, manager)),
-        "b16": (f"lmms-eval qwen2_5_vl, batch {k}", lambda: lmms_eval_run("qwen2_5_vl", f"pretrained={ckpt},device_map={device_map},attn_implementation=sdpa,{pix}", args.task, args.questions, args.max_new_tokens, args.device, k, manager)),
-        "c": ("medbridge_hf", lambda: lmms_eval_run("medbridge_hf", f"pretrained={ckpt},dtype=bfloat16,attn_implementation=sdpa,{pix},cache=off", args.task, args.questions, args.max_new_tokens, args.device, 1, manager)),
-        "c1": ("medbridge_hf, row_seeds=false", lambda: lmms_eval_run("medbridge_hf", f"pretrained={ckpt},dtype=bfloat16,attn_implementation=sdpa,{pix},cache=off,row_seeds=false", args.task, args.questions, args.max_new_tokens, args.device, 1, manager)),
+        "a": (
+            "seed-style loop, K generate calls",
+            lambda: seed_style_loop(str(ckpt), docs, k, gen, args.max_new_tokens, args.device, pixels),
+        ),
+        "b": (
+            "lmms-eval qwen2_5_vl, batch 1",
+            lambda: lmms_eval_run(
+                "qwen2_5_vl",
+                f"pretrained={ckpt},device_map={device_map},attn_implementation=sdpa,{pix}",
+                args.task,
+                args.questions,
+                args.max_new_tokens,
+                args.device,
+                1,
+                manager,
+            ),
+        ),
+        "b16": (
+            f"lmms-eval qwen2_5_vl, batch {k}",
+            lambda: lmms_eval_run(
+                "qwen2_5_vl",
+                f"pretrained={ckpt},device_map={device_map},attn_implementation=sdpa,{pix}",
+                args.task,
+                args.questions,
+                args.max_new_tokens,
+                args.device,
+                k,
+                manager,
+            ),
+        ),
+        "c": (
+            "medbridge_hf",
+            lambda: lmms_eval_run(
+                "medbridge_hf",
+                f"pretrained={ckpt},dtype=bfloat16,attn_implementation=sdpa,{pix},cache=off",
+                args.task,
+                args.questions,
+                args.max_new_tokens,
+                args.device,
+                1,
+                manager,
+            ),
+        ),
+        "c1": (
+            "medbridge_hf, row_seeds=false",
+            lambda: lmms_eval_run(
+                "medbridge_hf",
+                f"pretrained={ckpt},dtype=bfloat16,attn_implementation=sdpa,{pix},cache=off,row_seeds=false",
+                args.task,
+                args.questions,
+                args.max_new_tokens,
+                args.device,
+                1,
+                manager,
+            ),
+        ),
     }
     order = [a for a in args.arms.split(",") if a]
 
@@ -305,28 +428,48 @@ def main():
         METER = Meter()
         t = time.perf_counter()
         samples = arms[arm][1]()
-        return {"wall": time.perf_counter() - t, "engine": METER.engine, "samples": samples, "new_tokens": METER.new_tokens,
-                "prompt_tokens": METER.prompt_tokens, "rows": METER.rows}
+        return {
+            "wall": time.perf_counter() - t,
+            "engine": METER.engine,
+            "samples": samples,
+            "new_tokens": METER.new_tokens,
+            "prompt_tokens": METER.prompt_tokens,
+            "rows": METER.rows,
+        }
 
-    print(f"\n{args.questions} questions x K={k} of {args.task}; sampling from the task YAML: {gen}; max_new_tokens={args.max_new_tokens} (forced: EOS id unreachable)")
-    print(f"model {args.model} ({args.shape if args.model.startswith(str(work)) else 'given'}), dtype bfloat16, attention sdpa, pixels {pixels}, device {args.device}")
-    print("not matched: (b) resizes images with qwen_vl_utils before the processor (same bounds, so the same grid); (b, c) include lmms-eval's "
-          "per-request bookkeeping in their engine time and its task set-up in their wall time, (a) has neither")
+    print(
+        f"\n{args.questions} questions x K={k} of {args.task}; sampling from the task YAML: {gen}; "
+        f"max_new_tokens={args.max_new_tokens} (forced: EOS id unreachable)"
+    )
+    print(
+        f"model {args.model} ({args.shape if args.model.startswith(str(work)) else 'given'}), "
+        f"dtype bfloat16, attention sdpa, pixels {pixels}, device {args.device}"
+    )
+    print(
+        "not matched: (b) resizes images with qwen_vl_utils before the processor (same bounds, so the same grid); "
+        "(b, c) include lmms-eval's "
+        "per-request bookkeeping in their engine time and its task set-up in their wall time, (a) has neither"
+    )
     for threads in [int(t) for t in args.threads.split(",") if t]:
         torch.set_num_threads(threads)
         for arm in order:  # warm-up round, not counted
             measure(arm)
         rounds = []
         for r in range(args.repeats):
-            rotated = order[r % len(order):] + order[: r % len(order)]
+            rotated = order[r % len(order) :] + order[: r % len(order)]
             rounds.append({arm: measure(arm) for arm in rotated})
-        print(f"\nthreads {threads} (torch.get_num_threads() = {torch.get_num_threads()}), {args.repeats} interleaved rounds after a warm-up; min / median / max")
+        print(
+            f"\nthreads {threads} (torch.get_num_threads() = {torch.get_num_threads()}), "
+            f"{args.repeats} interleaved rounds after a warm-up; min / median / max"
+        )
         print(f"{'arm':<38} {'wall s':>22} {'engine s':>22} {'samples':>8} {'new tokens':>11} {'prompt tok/row':>15}")
         for arm in order:
             runs = [rd[arm] for rd in rounds]
             last = runs[-1]
-            print(f"({arm}) {arms[arm][0]:<33} {spread([x['wall'] for x in runs]):>22} {spread([x['engine'] for x in runs]):>22} "
-                  f"{last['samples']:>8} {last['new_tokens']:>11} {last['prompt_tokens'] / max(1, last['rows']):>15.1f}")
+            print(
+                f"({arm}) {arms[arm][0]:<33} {spread([x['wall'] for x in runs]):>22} {spread([x['engine'] for x in runs]):>22} "
+                f"{last['samples']:>8} {last['new_tokens']:>11} {last['prompt_tokens'] / max(1, last['rows']):>15.1f}"
+            )
         for base in [a for a in ("a", "b", "b16") if a in order]:
             if "c" in order:
                 eng = [rd[base]["engine"] / rd["c"]["engine"] for rd in rounds]
@@ -336,8 +479,11 @@ def main():
             cost = [rd["c"]["engine"] / rd["c1"]["engine"] for rd in rounds]
             print(f"c/c1  engine {spread(cost, '{:.2f}')}   (cost of per-row seeded sampling)")
         expected = args.questions * k
-        bad = {arm: (rounds[-1][arm]["samples"], rounds[-1][arm]["new_tokens"]) for arm in order
-               if rounds[-1][arm]["samples"] != expected or rounds[-1][arm]["new_tokens"] != expected * args.max_new_tokens}
+        bad = {
+            arm: (rounds[-1][arm]["samples"], rounds[-1][arm]["new_tokens"])
+            for arm in order
+            if rounds[-1][arm]["samples"] != expected or rounds[-1][arm]["new_tokens"] != expected * args.max_new_tokens
+        }
         if bad:
             print(f"arms that did not produce {expected} samples of {args.max_new_tokens} tokens each: {bad}", file=sys.stderr)
             return 1

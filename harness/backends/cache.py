@@ -57,7 +57,10 @@ class SampleCache:
         self._db = sqlite3.connect(str(self.path), timeout=120, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS samples (key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS samples "
+            "(key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))"
+        )
         # one row per generate_until call: how much a (re)run reused and generated
         self._db.execute("CREATE TABLE IF NOT EXISTS usage (at REAL, pid INTEGER, reused INTEGER, generated INTEGER)")
         self._db.commit()
