@@ -50,15 +50,21 @@ class StagedOutput:
         self.open()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None and self.root.is_dir() and not (self.root / MANIFEST).exists():
+                shutil.rmtree(self.root, ignore_errors=True)  # a failed run leaves nothing (a kill: the next run clears it)
+        finally:
+            self.close()
 
     def open(self) -> None:
         check_writable_folder(self.output)  # a real write: permission bits do not tell for root or read-only mounts
         try:
             self.output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # the check passed, so something changed since: say what
-            raise ConfigError(f"output folder cannot be created ({exc.strerror or exc})", where=str(self.output), fix="pass another --output") from exc
+            raise ConfigError(
+                f"output folder cannot be created ({exc.strerror or exc})", where=str(self.output), fix="pass another --output"
+            ) from exc
         from filelock import FileLock, Timeout
 
         self._lock = FileLock(str(self.output / LOCK), timeout=0)
@@ -66,7 +72,11 @@ class StagedOutput:
             self._lock.acquire()
         except Timeout as exc:
             self._lock = None
-            raise ConfigError("another medbridge run is writing to this output folder", where=str(self.output), fix="wait for it to finish or pass another --output") from exc
+            raise ConfigError(
+                "another medbridge run is writing to this output folder",
+                where=str(self.output),
+                fix="wait for it to finish or pass another --output",
+            ) from exc
         try:
             self.recover()
             self.root.mkdir()

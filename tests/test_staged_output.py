@@ -25,7 +25,9 @@ def stage_two_files(out):
 
 def visible(out):
     """The files a user (or `leaderboard add`) sees: everything outside the staging folder."""
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.relative_to(out).parts[0].startswith(".medbridge-staging"))
+    return sorted(
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.relative_to(out).parts[0].startswith(".medbridge-staging")
+    )
 
 
 def test_an_uncommitted_stage_is_dropped_and_a_committed_one_finished_by_the_next_run(tmp_path, monkeypatch):
@@ -56,6 +58,17 @@ def test_an_uncommitted_stage_is_dropped_and_a_committed_one_finished_by_the_nex
     assert visible(tmp_path / "out2") == ["lmms_eval/m/x_results.json", "records/t.json"]
 
 
+def test_a_run_that_fails_inside_the_stage_leaves_no_staging_folder_and_frees_the_folder(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="task failed"), StagedOutput(out) as stage:
+        (stage.root / "records").mkdir()
+        (stage.root / "records" / "t.json").write_text("{}")
+        raise RuntimeError("task failed")
+    assert not (out / STAGE).exists() and visible(out) == []
+    with StagedOutput(out) as stage:  # the lock went with the failed run
+        assert stage.root.is_dir()
+
+
 def test_two_runs_cannot_share_an_output_folder_and_a_file_in_the_way_is_one_line(tmp_path):
     first = StagedOutput(tmp_path / "out")
     first.open()
@@ -67,7 +80,9 @@ def test_two_runs_cannot_share_an_output_folder_and_a_file_in_the_way_is_one_lin
         StagedOutput(tmp_path / "file" / "out").open()
 
 
-def test_a_run_killed_right_after_lmms_eval_wrote_its_results_leaves_nothing_and_the_rerun_one_set(tmp_path, tiny_model, sample_root, monkeypatch):
+def test_a_run_killed_right_after_lmms_eval_wrote_its_results_leaves_nothing_and_the_rerun_one_set(
+    tmp_path, tiny_model, sample_root, monkeypatch
+):
     from lmms_eval.loggers import EvaluationTracker
     from lmms_eval.tasks import TaskManager
 
@@ -91,7 +106,9 @@ def test_a_run_killed_right_after_lmms_eval_wrote_its_results_leaves_nothing_and
     monkeypatch.setattr(TaskManager, "_get_task_and_group", lambda self, d: indexed.append(os.path.abspath(d)) or original_index(self, d))
     records = evaluate(str(tiny_model), ["medmnist_breast"], out, **kwargs)
     files = visible(out)
-    assert len([f for f in files if f.endswith("_results.json")]) == 1 and "records/medmnist_breast.json" in files and "groups.json" in files
+    assert (
+        len([f for f in files if f.endswith("_results.json")]) == 1 and "records/medmnist_breast.json" in files and "groups.json" in files
+    )
     assert records[0]["n_docs"] == 2 and not (out / STAGE).exists()
     assert indexed and not any(d.startswith(_builtin_dir()) for d in indexed)  # only medbridge's folder was indexed
 
@@ -102,7 +119,8 @@ import json, sys
 from medbridge.harness.cli import main
 rcs = [main(["tasks", "list"]),
        main(["eval", "--model", {str(tmp_path / "missing")!r}, "--tasks", "medmnist_breast", "--output", {str(tmp_path / "o")!r}]),
-       main(["eval", "--model", {str(tiny_model)!r}, "--tasks", "medmnist_breast", "--output", {str(tmp_path / "o")!r}, "--data-root", {str(tmp_path / "none")!r}])]
+       main(["eval", "--model", {str(tiny_model)!r}, "--tasks", "medmnist_breast", "--output", {str(tmp_path / "o")!r},
+             "--data-root", {str(tmp_path / "none")!r}])]
 print(json.dumps({{"rcs": rcs, "heavy": [m for m in ("lmms_eval", "torch", "transformers", "datasets") if m in sys.modules]}}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
