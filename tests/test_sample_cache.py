@@ -30,7 +30,7 @@ def run(cls, n, cache=None, fresh=False, docs=(0, 1)):
     return out, [c for c in backend.calls if c[0] == "sample"]
 
 
-def rows(db, like="%"):
+def rows(db):
     with sqlite3.connect(db) as con:
         return con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
@@ -89,13 +89,37 @@ def test_hf_samples_are_prefix_stable_so_a_cached_8_run_grows_into_the_fresh_16_
     eight = texts(backend.generate_until(make_requests([(0, 8, SAMPLED)])))
     assert eight == sixteen[:8] and len(set(sixteen)) > 1
     one_generator = hf(tiny_model, cache=False, row_seeds=False)  # what generate does by itself
-    assert texts(one_generator.generate_until(make_requests([(0, 8, SAMPLED)]))) != texts(one_generator.generate_until(make_requests([(0, 16, SAMPLED)])))[:8]
+    assert (
+        texts(one_generator.generate_until(make_requests([(0, 8, SAMPLED)])))
+        != texts(one_generator.generate_until(make_requests([(0, 16, SAMPLED)])))[:8]
+    )
 
     cached = hf(tiny_model, cache_path=tmp_path / "c.sqlite")
     assert texts(cached.generate_until(make_requests([(0, 8, SAMPLED)]))) == eight
     grown = texts(cached.generate_until(make_requests([(0, 16, SAMPLED)])))
     assert grown == sixteen and scores(grown) == scores(sixteen)
     assert cached.sample_cache.generated == 16  # 8, then the 8 missing ones
+
+
+def test_hf_any_order_of_cached_runs_with_different_n_gives_each_the_fresh_runs_samples_and_metrics(tiny_model, tmp_path):
+    docs = (0, 1, 2)
+
+    def hf_run(n, **kw):
+        backend = hf(tiny_model, **kw)
+        out = texts(backend.generate_until(make_requests([(d, n, SAMPLED) for d in docs])))
+        per_question = [out[i * n : (i + 1) * n] for i in range(len(docs))]
+        return per_question, backend.sample_cache.generated if backend.sample_cache else None
+
+    fresh = {n: hf_run(n, cache=False)[0] for n in (4, 8, 16)}  # what each n gives with no cache at all
+    assert all(len(set(q)) > 1 for q in fresh[16])  # really sampled, not one repeated answer
+    db = tmp_path / "c.sqlite"
+    # (n, --fresh, samples generated per question): a larger n generates only the missing rows,
+    # a smaller one none, and a fresh smaller run leaves no longer series for a later run to read
+    for n, is_fresh, generated in [(8, False, 8), (16, False, 8), (8, False, 0), (4, True, 4), (16, False, 12), (8, False, 0)]:
+        got, made = hf_run(n, cache_path=db, fresh=is_fresh)
+        assert got == fresh[n], (n, is_fresh)
+        assert [scores(q) for q in got] == [scores(q) for q in fresh[n]]
+        assert made == generated * len(docs), (n, is_fresh)
 
 
 def test_rerun_on_a_full_cache_applies_no_chat_template_and_says_how_many_came_from_it(tiny_model, tmp_path, capsys):
