@@ -14,6 +14,7 @@ from .atomic_write import write_json_atomic
 from .errors import MedbridgeError
 from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
 from .judge.preflight import preflight as judge_preflight
+from .outputs import check_writable_folder
 from .records import apply_run_card, build_records, read_run_card, write_records
 from .staging import StagedOutput
 from .task_index import check_tasks, load_yaml, local_tasks, medbridge_source, task_manager
@@ -197,7 +198,9 @@ def evaluate(
     # torchrun: every rank evaluates its share; rank 0 alone writes
     writer = int(os.environ.get("RANK", "0")) == 0
     env = _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data), **(judge or {}))
-    with env, (StagedOutput(output) if writer else nullcontext()) as stage:  # the output folder: checked, locked, staged
+    with env:
+        if writer:
+            check_writable_folder(output)  # a real write, nothing left behind: the folder appears only once the run starts
         local = local_tasks(tasks, include_path)
         if local is not None:  # medbridge's (or the user's) tasks only: data checked before lmms-eval loads
             described = preflight_data(local)
@@ -207,35 +210,36 @@ def evaluate(
         if local is None:
             described = preflight_data({t: load_yaml(manager.task_index[t]["yaml_path"]) for t in leaves})
         judge_preflight(leaves, manager)  # settings, prompts, server: before the model loads
-        from lmms_eval.loggers import EvaluationTracker
+        with (StagedOutput(output) if writer else nullcontext()) as stage:  # locked; files appear together
+            from lmms_eval.loggers import EvaluationTracker
 
-        # lmms-eval's files go to the staging folder (a stand-in path on ranks that write nothing)
-        tracker = EvaluationTracker(output_path=str((stage.root if stage else output) / "lmms_eval"))
-        results, margs = _run_lmms_eval(backend, model_ref, tasks, manager, tracker, model_args=model_args, gen_kwargs=gen_kwargs, limit=limit,
-                                        device=device, batch_size=batch_size, seed=seed, cache=cache, fresh=fresh)
-        if results is None:  # non-zero ranks in a distributed run
-            return []
-        missing = [t for t in leaves if t not in results.get("results", {})]
-        if missing:
-            raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
-        samples = results.pop("samples", {})
-        records = build_records(
-            results,
-            model=model,
-            fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
-            backend=backend,
-            model_args=margs,
-            data=described,
-        )
-        # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
-        apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
-        check_records(records)  # before anything is written, even to the stage
-        tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
-        for task in leaves:
-            tracker.save_results_samples(task_name=task, samples=samples[task])
-        write_records(records, stage.root / "records")
-        write_json_atomic(stage.root / "groups.json", results.get("groups", {}))
-        stage.commit()
+            # lmms-eval's files go to the staging folder (a stand-in path on ranks that write nothing)
+            tracker = EvaluationTracker(output_path=str((stage.root if stage else output) / "lmms_eval"))
+            results, margs = _run_lmms_eval(backend, model_ref, tasks, manager, tracker, model_args=model_args, gen_kwargs=gen_kwargs,
+                                            limit=limit, device=device, batch_size=batch_size, seed=seed, cache=cache, fresh=fresh)
+            if results is None:  # non-zero ranks in a distributed run
+                return []
+            missing = [t for t in leaves if t not in results.get("results", {})]
+            if missing:
+                raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
+            samples = results.pop("samples", {})
+            records = build_records(
+                results,
+                model=model,
+                fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
+                backend=backend,
+                model_args=margs,
+                data=described,
+            )
+            # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
+            apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
+            check_records(records)  # before anything is written, even to the stage
+            tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
+            for task in leaves:
+                tracker.save_results_samples(task_name=task, samples=samples[task])
+            write_records(records, stage.root / "records")
+            write_json_atomic(stage.root / "groups.json", results.get("groups", {}))
+            stage.commit()
     return records
 
 
@@ -253,7 +257,9 @@ def _distributed_executor() -> str:
     return "accelerate"
 
 
-def _run_lmms_eval(backend, model_ref, tasks, manager, tracker, *, model_args, gen_kwargs, limit, device, batch_size, seed, cache, fresh) -> tuple[dict | None, str]:
+def _run_lmms_eval(
+    backend, model_ref, tasks, manager, tracker, *, model_args, gen_kwargs, limit, device, batch_size, seed, cache, fresh
+) -> tuple[dict | None, str]:
     from lmms_eval.evaluator import simple_evaluate
 
     from .host import default_device
@@ -286,5 +292,7 @@ def _run_lmms_eval(backend, model_ref, tasks, manager, tracker, *, model_args, g
         cause = _unwrap(exc)
         if isinstance(cause, MedbridgeError):
             raise cause from exc
-        raise EvaluationFailed(f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback") from exc
+        raise EvaluationFailed(
+            f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback"
+        ) from exc
     return results, margs
