@@ -75,8 +75,11 @@ def test_the_rename_is_made_durable_by_fsyncing_the_folder(tmp_path, monkeypatch
 def test_no_module_writes_files_atomically_by_hand():
     """One atomic writer: any other mkstemp-and-rename would bring back 0600 files and orphans."""
     offenders = []
+    # not file writes: staging moves finished files into place, outputs probes a folder with a
+    # file it deletes at once, a study renames a whole built checkpoint folder into place
+    allowed = {"harness/atomic_write.py", "harness/staging.py", "harness/outputs.py", "harness/study/execute.py"}
     for path in sorted((REPO / "harness").rglob("*.py")):
-        if path.name in ("atomic_write.py", "staging.py"):
+        if str(path.relative_to(REPO)) in allowed:
             continue
         text = path.read_text()
         if "mkstemp" in text or "os.replace(" in text or "NamedTemporaryFile(" in text:

@@ -160,8 +160,9 @@ class KSampleBackend(lmms):
 
     def _key(self, q: Question, messages: list[dict], gen: dict, n: int) -> str:
         return sample_key(
-            model=self.fingerprint, engine=self.engine_settings, task=q.task, split=q.split, doc=q.doc_id, request=request_identity(messages),
-            gen=gen, seed=self.seed, sampler=self.sampling_scheme, n=None if self.prefix_stable or not gen["do_sample"] else n,
+            model=self.fingerprint, engine=self.engine_settings, task=q.task, split=q.split, doc=q.doc_id,
+            request=request_identity(messages), gen=gen, seed=self.seed, sampler=self.sampling_scheme,
+            n=None if self.prefix_stable or not gen["do_sample"] else n,
         )
 
     def generate_until(self, requests) -> list:
@@ -187,13 +188,16 @@ class KSampleBackend(lmms):
                 return
             gen = pending_gen
             if gen["do_sample"]:
-                batch = [(p, n - len(stored), question_seed(self.seed, q.task, q.split, q.doc_id), len(stored)) for q, p, n, _, stored in pending]
+                # (prepared, samples still missing, question seed, index of the first missing one)
+                batch = [(p, n - len(stored), question_seed(self.seed, q.task, q.split, q.doc_id), len(stored))
+                         for q, p, n, _, stored in pending]
                 results = self.sample_many(batch, gen)
             else:
                 results = [[r] for r in self.greedy([p for _, p, _, _, _ in pending], gen)]
             for (q, _, n, key, stored), new in zip(pending, results):
                 if len(new) != n - len(stored):
-                    raise RuntimeError(f"backend returned {len(new)} completions for doc {q.doc_id} of {q.task}, expected {n - len(stored)}")
+                    expected = n - len(stored)
+                    raise RuntimeError(f"backend returned {len(new)} completions for doc {q.doc_id} of {q.task}, expected {expected}")
                 if key is not None:
                     self.sample_cache.put(key, new, first=len(stored))  # persisted before moving on
                 deliver(q, stored + new, gen)
@@ -226,7 +230,8 @@ class KSampleBackend(lmms):
             partly = f", {counts['partly']} in part" if counts["partly"] else ""
             # printed, not logged: users check this line whatever lmms-eval's log level
             print(f"medbridge{rank}: {counts['cached']} of {len(questions)} questions from the sample cache{partly} "
-                  f"({self.sample_cache.hits} samples reused, {self.sample_cache.generated} generated; {self.sample_cache.path})", file=sys.stderr)
+                  f"({self.sample_cache.hits} samples reused, {self.sample_cache.generated} generated; {self.sample_cache.path})",
+                  file=sys.stderr)
         return out
 
     def loglikelihood(self, requests):

@@ -30,6 +30,7 @@ from ..host import default_device
 from ..sampling import HFSampler
 from .base import KSampleBackend
 
+
 def _on(value) -> bool:
     return str(value).lower() not in ("0", "false", "no", "off")
 

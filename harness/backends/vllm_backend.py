@@ -53,7 +53,8 @@ class MedbridgeVLLM(KSampleBackend):
             raise TypeError(f"medbridge_vllm: unknown model_args {sorted(unknown)}")
         super().__init__(seed=seed, batch_size=batch_size, cache=cache, cache_path=cache_path, fresh=fresh, max_new_tokens=max_new_tokens)
         self.system_prompt = system_prompt
-        self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}}
+        pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
+        self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in pixels.items() if v is not None}}  # part of the cache key
         if engine is None:  # the real path; tests pass an engine object in
             vllm = _import_vllm()
             ref = check_checkpoint(pretrained)

@@ -10,13 +10,12 @@ so re-adding the same run replaces its file while a different setting gets a fil
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from ..atomic_write import write_json_atomic
 from ..errors import ConfigError, RecordError
 from ..fingerprint import config_hash
-from ..atomic_write import write_json_atomic
 from ..records import model_key, read_record
 
 DEFAULT_ROOT = Path("leaderboards")
