@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .atomic_write import fsync_dir, write_json_atomic
 from .errors import ConfigError
+from .folder_lock import FolderLock
 from .outputs import check_writable_folder
 
 STAGE = ".medbridge-staging"
@@ -65,18 +66,9 @@ class StagedOutput:
             raise ConfigError(
                 f"output folder cannot be created ({exc.strerror or exc})", where=str(self.output), fix="pass another --output"
             ) from exc
-        from filelock import FileLock, Timeout
-
-        self._lock = FileLock(str(self.output / LOCK), timeout=0)
-        try:
-            self._lock.acquire()
-        except Timeout as exc:
-            self._lock = None
-            raise ConfigError(
-                "another medbridge run is writing to this output folder",
-                where=str(self.output),
-                fix="wait for it to finish or pass another --output",
-            ) from exc
+        self._lock = FolderLock(self.output / LOCK, what="another medbridge run is writing to this output folder",
+                                fix="wait for it to finish or pass another --output")
+        self._lock.acquire()
         try:
             self.recover()
             self.root.mkdir()
