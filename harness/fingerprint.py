@@ -102,9 +102,15 @@ def normalise_task_config(config: dict) -> dict:
     return norm(config)
 
 
+def config_hash(config, length: int = 16) -> str:
+    """``sha256:<hex>`` of a JSON-able configuration (keys sorted, other values as text): the
+    one hash records, probe records and leaderboard file names use for "same settings"."""
+    blob = json.dumps(config, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
 def task_config_hash(config: dict) -> str:
     # Through JSON first: in-process configs hold live functions, files hold their reprs; both
     # must hash alike, so everything becomes text before the addresses are stripped.
     as_text = json.loads(json.dumps(config, default=str))
-    blob = json.dumps(normalise_task_config(as_text), sort_keys=True)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return config_hash(normalise_task_config(as_text))

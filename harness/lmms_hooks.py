@@ -23,7 +23,7 @@ from . import task_scoring
 from .answers import grade
 from .errors import ConfigError, MedbridgeError
 from .judge.hooks import mcq_judged
-from .metrics import pass_ks, question_scores
+from .metrics import exact_mean, pass_ks, question_scores
 from .prompt import render_mcq_prompt
 
 def source_docs(dataset):
@@ -132,7 +132,7 @@ def breakdown(items: list[dict]) -> dict:
         rows = groups[name]
         # a judged metric is missing where the judge failed: each mean runs over the questions that have it
         keys = sorted({k for r in rows for k in r})
-        out[name] = {"n": len(rows), **{k: sum(r[k] for r in rows if k in r) / sum(1 for r in rows if k in r) for k in keys}}
+        out[name] = {"n": len(rows), **{k: exact_mean([r[k] for r in rows if k in r]) for k in keys}}
     return out
 
 

@@ -2,8 +2,14 @@
 
 lmms-eval has no pass@k metric (it only offers ``take_first_k`` filters), so the estimator is
 written here. Per-question values are returned from ``process_results`` and averaged by
-lmms-eval's ``mean`` aggregation, which also reports a standard error; groups average with
-``weight_by_size``.
+:func:`exact_mean` (the task YAMLs name it as their aggregation; medbridge's plugin gives it
+the standard error :func:`exact_stderr`); groups average with ``weight_by_size``.
+
+Exact sums: lmms-eval's ``mean`` adds values in the order they arrive, which depends on how
+many processes shared the questions (and on its result threads), so one and two processes
+differed in the last digit. ``math.fsum`` returns the correctly rounded sum of the values
+whatever their order, which is the same as summing them in doc-id order exactly: one and N
+processes give byte-identical metrics.
 """
 
 from __future__ import annotations
@@ -65,16 +71,27 @@ def question_scores(correct: Sequence[bool], answered: Sequence[bool], ks: Seque
     return scores
 
 
+def exact_mean(values: Sequence[float]) -> float:
+    """The mean with a correctly rounded sum (independent of the values' order); NaN when
+    empty, NaN propagates. lmms-eval aggregation for every per-question metric."""
+    values = list(values)
+    return math.fsum(values) / len(values) if values else math.nan
+
+
+def exact_stderr(values: Sequence[float]) -> float:
+    """Standard error of :func:`exact_mean` (sample std / sqrt(m), lmms-eval's formula) with
+    exact sums; NaN for fewer than two values."""
+    values = list(values)
+    m = len(values)
+    if m < 2:
+        return math.nan
+    mean = exact_mean(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (m - 1)) / math.sqrt(m)
+
+
 def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard error of the mean (sample std / sqrt(m)); NaN propagates."""
-    m = len(values)
-    if m == 0:
-        return math.nan, math.nan
-    mean = sum(values) / m
-    if m == 1:
-        return mean, math.nan
-    var = sum((v - mean) ** 2 for v in values) / (m - 1)
-    return mean, math.sqrt(var / m)
+    return exact_mean(values), exact_stderr(values)
 
 
 def weighted_mean(values: Sequence[float], sizes: Sequence[int]) -> float:
@@ -82,4 +99,4 @@ def weighted_mean(values: Sequence[float], sizes: Sequence[int]) -> float:
     total = sum(sizes)
     if total == 0:
         return math.nan
-    return sum(v * s for v, s in zip(values, sizes)) / total
+    return math.fsum(v * s for v, s in zip(values, sizes)) / total

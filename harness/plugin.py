@@ -1,4 +1,5 @@
-"""medbridge's hook into lmms-eval: flag-free task discovery (and, later, model registration).
+"""medbridge's hook into lmms-eval: flag-free task discovery, exact metric standard errors and
+model registration.
 
 lmms-eval has no entry point for tasks, and its ``LMMS_EVAL_PLUGINS`` path appends plugin task
 folders only after the CLI has built its task index (so it fails). It does load the
@@ -9,6 +10,12 @@ wraps ``TaskManager.initialize_tasks`` so every task index also holds medbridge'
 This touches a private method, so it is kept to one small wrapper, is idempotent, and can be
 switched off with ``MEDBRIDGE_NO_AUTO_TASKS=1`` (then pass ``--include_path`` yourself; see
 ``medbridge tasks path``).
+
+Standard errors: medbridge's tasks aggregate with ``metrics.exact_mean`` (exact sums, so one and
+N processes agree to the last bit). lmms-eval computes a standard error only for the
+aggregation functions it knows (``stderr_for_metric`` looks them up by identity), so
+:func:`install_exact_stderr` teaches it ``metrics.exact_stderr`` for that one function and
+leaves every other lookup to lmms-eval.
 
 Name clashes: lmms-eval's own merge lets built-in tasks shadow included ones. For medbridge's
 tasks the opposite is wanted (``slake`` must mean our MCQ task), so a built-in of the same
@@ -85,9 +92,33 @@ def install_task_discovery(include_ours: bool = True) -> None:
     TaskManager.initialize_tasks = initialize_tasks
 
 
+def install_exact_stderr() -> None:
+    """Let lmms-eval report ``metrics.exact_stderr`` for ``metrics.exact_mean``. Idempotent."""
+    import lmms_eval.evaluator_utils as evaluator_utils
+
+    from .metrics import exact_mean, exact_stderr
+
+    if getattr(evaluator_utils.stderr_for_metric, "_medbridge", False):
+        return
+    original = evaluator_utils.stderr_for_metric
+
+    def stderr_for_metric(metric, bootstrap_iters: int):
+        if metric is exact_mean:
+            return exact_stderr if bootstrap_iters > 0 else None  # 0 iterations: no stderr, as lmms-eval
+        return original(metric=metric, bootstrap_iters=bootstrap_iters)
+
+    stderr_for_metric._medbridge = True
+    evaluator_utils.stderr_for_metric = stderr_for_metric
+
+
 def lmms_eval_models():
-    """Entry point of group ``lmms_eval.models``: installs task discovery, returns our models
-    (class paths only: nothing heavy is imported until lmms-eval asks for a model)."""
+    """Entry point of group ``lmms_eval.models``: installs task discovery and exact standard
+    errors, returns our models (class paths only: nothing heavy is imported until lmms-eval
+    asks for a model)."""
+    try:
+        install_exact_stderr()
+    except Exception as exc:  # never break lmms-eval's model registry because of us
+        log.warning(f"medbridge: exact standard errors not installed ({exc}); medbridge tasks will show stderr N/A")
     try:
         install_task_discovery(include_ours=os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1")
     except Exception as exc:  # never break lmms-eval's model registry because of us

@@ -21,11 +21,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .atomic_write import write_json_atomic  # the project's one atomic writer; re-exported for callers
 from .errors import RecordError
 from .fingerprint import task_config_hash
 from .judge.report import judge_block, validate_judge
@@ -45,9 +44,11 @@ def _clean(value):
     return value
 
 
-def software_versions() -> dict:
+def software_versions(*extra: str) -> dict:
+    """Installed versions of what a result depends on (None where a package is absent), plus
+    the ``extra`` distributions a kind of record also depends on."""
     out = {}
-    for dist in ("medbridge", "lmms-eval", "transformers", "torch", "datasets"):
+    for dist in ("medbridge", "lmms-eval", "transformers", "torch", "datasets", *extra):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -119,22 +120,6 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
             }
         )
     return records
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_records(records: list[dict], folder: Path) -> list[Path]:

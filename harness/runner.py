@@ -7,15 +7,17 @@ CLI turns it into a non-zero exit, and records are written only once every task 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from .atomic_write import write_json_atomic
 from .errors import MedbridgeError
 from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
 from .judge.preflight import preflight as judge_preflight
 from .outputs import check_writable_folder
-from .records import apply_run_card, build_records, read_run_card, write_json_atomic, write_records
-from .task_index import check_tasks, load_yaml, medbridge_source, task_manager
+from .records import apply_run_card, build_records, read_run_card, write_records
+from .staging import StagedOutput
+from .task_index import check_tasks, load_yaml, local_tasks, medbridge_source, task_manager
 
 DEFAULT_BACKEND = "medbridge_hf"
 
@@ -70,12 +72,6 @@ def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
     return data_env(data)
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def backend_model_args(backend: str, model: str, device: str, extra: str | None, seed: int = 0, cache: bool = True, fresh: bool = False) -> str:
     """model_args for lmms-eval. medbridge's backends get the seed and cache switches; the
     device travels separately (lmms-eval passes ``--device`` to every model)."""
@@ -94,14 +90,14 @@ def backend_model_args(backend: str, model: str, device: str, extra: str | None,
     return ",".join(args)
 
 
-def preflight_data(leaves: list[str], manager) -> dict[str, dict]:
-    """Check local data for medbridge-sourced tasks before the model is loaded, and describe
-    it for the records (MedMNIST settings; VQA location, protocol and conversion counts)."""
+def preflight_data(configs: dict[str, dict]) -> dict[str, dict]:
+    """Check local data for medbridge-sourced tasks (``{task: its YAML config}``) before the
+    model is loaded, and describe it for the records (MedMNIST settings; VQA location,
+    protocol and conversion counts)."""
     from .sources import medmnist, vqa
 
     described = {}
-    for task in leaves:
-        config = load_yaml(manager.task_index[task]["yaml_path"])
+    for task, config in configs.items():
         source, name, split = medbridge_source(config), config.get("dataset_name", ""), config.get("test_split", "test")
         if source == "medmnist":
             path = medmnist.check_available(name, split=split)
@@ -149,6 +145,24 @@ def check_records(records: list[dict]) -> None:
         validate_record(record, where=f"record of task {task}")
 
 
+def _defer_hf_evaluate() -> None:
+    """lmms-eval imports Hugging Face ``evaluate`` at start-up (seconds: it pulls in
+    transformers' pipelines) but uses it only for tasks whose metrics name an ``evaluate``
+    metric. The standard library's LazyLoader makes the import cost nothing until then."""
+    import importlib.util
+    import sys
+
+    if "evaluate" in sys.modules:
+        return
+    spec = importlib.util.find_spec("evaluate")
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["evaluate"] = module
+    spec.loader.exec_module(module)
+
+
 def evaluate(
     model: str,
     tasks: list[str],
@@ -173,68 +187,112 @@ def evaluate(
     """Evaluate ``model`` on ``tasks`` through lmms-eval; write lmms-eval's results and samples
     under ``output/lmms_eval`` and one record per task under ``output/records``; return them.
     ``data`` maps VQA benchmark names to local copies (same as ``MEDBRIDGE_DATA_<NAME>``);
-    ``judge`` holds judge settings as ``MEDBRIDGE_JUDGE_*`` variables for this run."""
-    from lmms_eval.evaluator import simple_evaluate
-    from lmms_eval.loggers import EvaluationTracker
+    ``judge`` holds judge settings as ``MEDBRIDGE_JUDGE_*`` variables for this run.
 
+    Order matters for the user's time: the checkpoint, the output folder, the task names and
+    the data are checked before lmms-eval (and torch) is imported; the files appear in
+    ``output`` only when the run is complete (:mod:`staging`)."""
     output = Path(output)
     # a served model (OpenAI-compatible API) is a name at an address, not a checkpoint here
     model_ref = model if backend == "medbridge_openai" else check_checkpoint(model)
-    device = device or default_device()
-    with _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data), **(judge or {})):
-        manager = task_manager(include_path)
+    # torchrun: every rank evaluates its share; rank 0 alone writes
+    writer = int(os.environ.get("RANK", "0")) == 0
+    env = _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data), **(judge or {}))
+    with env:
+        if writer:
+            check_writable_folder(output)  # a real write, nothing left behind: the folder appears only once the run starts
+        local = local_tasks(tasks, include_path)
+        if local is not None:  # medbridge's (or the user's) tasks only: data checked before lmms-eval loads
+            described = preflight_data(local)
+        _defer_hf_evaluate()
+        manager = task_manager(include_path, local=local is not None)
         leaves = check_tasks(tasks, manager)
-        described = preflight_data(leaves, manager)
+        if local is None:
+            described = preflight_data({t: load_yaml(manager.task_index[t]["yaml_path"]) for t in leaves})
         judge_preflight(leaves, manager)  # settings, prompts, server: before the model loads
-        check_writable_folder(output)  # before the model loads, not after all generation
-        margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
-        tracker = EvaluationTracker(output_path=str(output / "lmms_eval"))
-        try:
-            results = simple_evaluate(
-                model=backend,
-                model_args=margs,
-                tasks=tasks,
-                batch_size=batch_size,
-                device=device,
-                limit=limit,
-                gen_kwargs=gen_kwargs,
-                task_manager=manager,
-                log_samples=True,
-                evaluation_tracker=tracker,
-                random_seed=seed,
-                numpy_random_seed=1234 + seed,
-                torch_random_seed=1234 + seed,
-                fewshot_random_seed=1234 + seed,
-                verbosity="WARNING",
-            )
-        except MedbridgeError:
-            raise
-        except Exception as exc:
-            cause = _unwrap(exc)
-            if isinstance(cause, MedbridgeError):
-                raise cause from exc
-            raise EvaluationFailed(f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback") from exc
-    if results is None:  # non-zero ranks in a distributed run
-        return []
-    missing = [t for t in leaves if t not in results.get("results", {})]
-    if missing:
-        raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
+        with (StagedOutput(output) if writer else nullcontext()) as stage:  # locked; files appear together
+            from lmms_eval.loggers import EvaluationTracker
 
-    samples = results.pop("samples", {})
-    records = build_records(
-        results,
-        model=model,
-        fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
-        backend=backend,
-        model_args=margs,
-        data=described,
-    )
-    # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
-    apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
-    check_records(records)  # before anything is written
-    tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
-    for task in leaves:
-        tracker.save_results_samples(task_name=task, samples=samples[task])
-    write_records(records, output / "records")
-    write_json_atomic(output / "groups.json", results.get("groups", {}))
+            # lmms-eval's files go to the staging folder (a stand-in path on ranks that write nothing)
+            tracker = EvaluationTracker(output_path=str((stage.root if stage else output) / "lmms_eval"))
+            results, margs = _run_lmms_eval(backend, model_ref, tasks, manager, tracker, model_args=model_args, gen_kwargs=gen_kwargs,
+                                            limit=limit, device=device, batch_size=batch_size, seed=seed, cache=cache, fresh=fresh)
+            if results is None:  # non-zero ranks in a distributed run
+                return []
+            missing = [t for t in leaves if t not in results.get("results", {})]
+            if missing:
+                raise EvaluationFailed(f"no results for {', '.join(missing)}", fix="rerun with --debug and check the lmms-eval log")
+            samples = results.pop("samples", {})
+            records = build_records(
+                results,
+                model=model,
+                fingerprint=f"served:{model}" if backend == "medbridge_openai" else checkpoint_fingerprint(model_ref),
+                backend=backend,
+                model_args=margs,
+                data=described,
+            )
+            # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
+            apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
+            check_records(records)  # before anything is written, even to the stage
+            tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
+            for task in leaves:
+                tracker.save_results_samples(task_name=task, samples=samples[task])
+            write_records(records, stage.root / "records")
+            write_json_atomic(stage.root / "groups.json", results.get("groups", {}))
+            stage.commit()
     return records
+
+
+def _distributed_executor() -> str:
+    """As lmms-eval's CLI does: under torchrun / accelerate launch (WORLD_SIZE > 1) start the
+    process group through accelerate first; then lmms-eval gathers with torch.distributed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            from accelerate import Accelerator
+
+            Accelerator()
+        return "torchrun" if dist.is_initialized() else "accelerate"
+    return "accelerate"
+
+
+def _run_lmms_eval(
+    backend, model_ref, tasks, manager, tracker, *, model_args, gen_kwargs, limit, device, batch_size, seed, cache, fresh
+) -> tuple[dict | None, str]:
+    from lmms_eval.evaluator import simple_evaluate
+
+    from .host import default_device
+
+    device = device or default_device()
+    executor = _distributed_executor()
+    margs = backend_model_args(backend, model_ref, device, model_args, seed=seed, cache=cache, fresh=fresh)
+    try:
+        results = simple_evaluate(
+            model=backend,
+            model_args=margs,
+            tasks=tasks,
+            batch_size=batch_size,
+            device=device,
+            limit=limit,
+            gen_kwargs=gen_kwargs,
+            task_manager=manager,
+            log_samples=True,
+            evaluation_tracker=tracker,
+            distributed_executor_backend=executor,
+            random_seed=seed,
+            numpy_random_seed=1234 + seed,
+            torch_random_seed=1234 + seed,
+            fewshot_random_seed=1234 + seed,
+            verbosity="WARNING",
+        )
+    except MedbridgeError:
+        raise
+    except Exception as exc:
+        cause = _unwrap(exc)
+        if isinstance(cause, MedbridgeError):
+            raise cause from exc
+        raise EvaluationFailed(
+            f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback"
+        ) from exc
+    return results, margs

@@ -8,8 +8,13 @@ expanded to K rows, and the K continuations decode as one batch (``prefill_once`
 With the same seed this gives exactly the samples of ``generate(num_return_sequences=K)``,
 which prefills K copies; models whose cache cannot be expanded fall back to that (logged once).
 
-Each question's samples are drawn from a generator seeded with ``question_seed`` (a hash of
-the run seed and the question), so they do not depend on what ran before or alongside.
+Each question's samples are seeded with ``question_seed`` (a hash of the run seed and the
+question), so they do not depend on what ran before or alongside. With ``row_seeds`` (default)
+sample i draws from its own generator seeded with ``sample_seed(question seed, i)``
+(``row_sampling.py``), so it does not depend on K either: the first 8 of 16 samples are exactly
+an 8-sample run, and samples i..n-1 can be drawn alone (``first``) to extend a cached series.
+``row_seeds=False`` draws every row from one generator seeded per question, as ``generate``
+does by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import inspect
 
 import torch
 from loguru import logger
+
+from .row_sampling import neutral_sampling, row_seeded_processors
 
 # Generation settings that decide a sample (anything else in gen_kwargs is ignored).
 GEN_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "do_sample", "until", "repetition_penalty", "num_beams")
@@ -40,6 +47,12 @@ def question_seed(seed: int, task: str, split: str, doc_id) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def sample_seed(question: int, index: int) -> int:
+    """The seed of sample ``index`` of a question (row-seeded sampling)."""
+    digest = hashlib.sha256(f"{question}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
 def truncate_at_stop(text: str, until: list[str]) -> str:
     cut = min((text.find(s) for s in until if s and s in text), default=-1)
     return text[:cut] if cut >= 0 else text
@@ -56,10 +69,11 @@ def image_identity(images) -> bytes:
 class HFSampler:
     """Greedy and K-sample generation for one loaded model + processor on ``device``."""
 
-    def __init__(self, model, processor, device, prefill_once: bool = True):
+    def __init__(self, model, processor, device, prefill_once: bool = True, row_seeds: bool = True):
         self.model, self.processor, self._device = model, processor, device
         self.tokenizer = processor.tokenizer
         self.prefill_once = prefill_once
+        self.row_seeds = row_seeds
 
     def prepare(self, hf_messages: list[dict], images: list):
         """Engine-ready input for one question (chat text + RGB images), and its identity bytes."""
@@ -74,9 +88,12 @@ class HFSampler:
             kwargs["padding_side"] = "left"  # decoder-only batches pad on the left
         return self.processor(text=texts, images=images, **kwargs).to(self._device)
 
-    def _generate(self, inputs, gen: dict, **extra):
+    def _generate(self, inputs, gen: dict, seeds: list[int] | None = None, **extra):
         kwargs = dict(max_new_tokens=int(gen["max_new_tokens"]), pad_token_id=self.tokenizer.pad_token_id, **extra)
-        if gen["do_sample"]:
+        if gen["do_sample"] and seeds is not None:
+            # the processors warp and pick each row's token with that row's generator
+            kwargs.update(neutral_sampling(self.model.generation_config), logits_processor=row_seeded_processors(gen, seeds, self._device))
+        elif gen["do_sample"]:
             # top_k is always passed: Qwen checkpoints ship top_k=1 in generation_config.json,
             # which would silently turn sampling into greedy decoding. 0 disables it.
             kwargs.update(do_sample=True, temperature=gen["temperature"], top_p=float(gen.get("top_p") or 1.0), top_k=int(gen.get("top_k") or 0))
@@ -92,7 +109,7 @@ class HFSampler:
         counts = [int(sum(1 for t in row.tolist() if t not in eos)) for row in new]
         return list(zip(texts, counts))
 
-    def _shared_prefix(self, inputs, n: int, gen: dict):
+    def _shared_prefix(self, inputs, n: int, gen: dict, seeds: list[int] | None):
         """Prefill all but the last prompt token once, expand the cache to n rows, and let
         ``generate`` continue from it: it feeds the last (text) token and samples n rows."""
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
@@ -105,19 +122,23 @@ class HFSampler:
         cache.batch_repeat_interleave(n)
         # transformers 5 renamed past_key_values to cache (the old name warns until 6.0)
         name = "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
-        return self._generate({"input_ids": ids.repeat(n, 1), "attention_mask": mask.repeat(n, 1)}, gen, **{name: cache})
+        return self._generate({"input_ids": ids.repeat(n, 1), "attention_mask": mask.repeat(n, 1)}, gen, seeds, **{name: cache})
 
-    def sample(self, prepared, n, gen, seed):
+    def sample(self, prepared, n, gen, seed, first=0):
+        """Samples ``first … first + n - 1`` of one question (``first`` > 0 needs ``row_seeds``)."""
+        if first and not self.row_seeds:
+            raise ValueError("samples after the first need row_seeds")
         inputs = self._encode([prepared])
+        seeds = [sample_seed(seed, first + i) for i in range(n)] if self.row_seeds else None
         torch.manual_seed(seed)  # seeds CPU and every CUDA device; the prefill draws nothing
         if self.prefill_once and n > 1:
             try:
-                return self._shared_prefix(inputs, n, gen)
+                return self._shared_prefix(inputs, n, gen, seeds)
             except Exception as exc:  # model-specific cache/position bookkeeping: use the plain path
                 logger.warning(f"medbridge_hf: shared-prefill sampling unavailable for this model ({type(exc).__name__}: {exc}); using num_return_sequences")
                 self.prefill_once = False
                 torch.manual_seed(seed)
-        return self._generate(inputs, gen, num_return_sequences=n)
+        return self._generate(inputs, gen, seeds, num_return_sequences=n)
 
     def greedy(self, prepared, gen):
         return self._generate(self._encode(prepared), gen)

@@ -3,6 +3,10 @@
 lmms-eval reports an unknown YAML key as a bare ``TypeError`` from ``TaskConfig(**config)``
 with no file name, and an unknown task name only after the model is loaded; both are checked
 here first so the user gets one line naming the file or the name.
+
+Indexing lmms-eval's ~2,000 built-in YAMLs takes seconds. When every requested name is a
+medbridge task or in the user's include folders (:func:`local_tasks`, no lmms-eval import),
+the TaskManager indexes only those folders; any other name gets the full index.
 """
 
 from __future__ import annotations
@@ -18,13 +22,33 @@ from .errors import ConfigError
 _LOADER_KEYS = {"include", "class"}
 
 
-def task_manager(include_path=None):
+def local_tasks(names: list[str], include_path: list[str] | None = None) -> dict[str, dict] | None:
+    """``{runnable task: its YAML config}`` for what ``names`` stand for (groups expanded, order
+    kept) when medbridge's folder and ``include_path`` define all of it, else None. Reads the
+    YAMLs without lmms-eval, so it can run before anything heavy is imported."""
+    from .plugin import tasks_dir
+    from .task_files import local_index, members, read_task_yaml
+
+    index = local_index(include_path, tasks_dir())
+    leaves: list[str] = []
+    for name in names:
+        found = members(name, index)
+        if found is None:
+            return None
+        leaves.extend(t for t in found if t not in leaves)
+    return {task: read_task_yaml(index[task]["yaml_path"]) for task in leaves}
+
+
+def task_manager(include_path=None, local: bool = False):
+    """lmms-eval's TaskManager with medbridge's tasks; with ``local``, only medbridge's folder
+    and the include folders are indexed (no built-ins: seconds faster)."""
     from lmms_eval.tasks import TaskManager
 
-    from .plugin import install_task_discovery
+    from .plugin import install_exact_stderr, install_task_discovery
 
     install_task_discovery()  # the entry point normally did this already; idempotent
-    return TaskManager("ERROR", include_path=include_path)
+    install_exact_stderr()
+    return TaskManager("ERROR", include_path=include_path, include_defaults=not local)
 
 
 def _task_config_keys() -> set[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from .errors import ConfigError
-from .metrics import pass_ks
+from .metrics import exact_mean, pass_ks
 
 _PASS_METRIC = re.compile(r"^pass@\d+$")
 # lmms-eval filters that hand process_results one sample per question instead of all n
@@ -94,7 +94,8 @@ def bind_scoring(config) -> None:
                               fix=f"for pass@k include {_PASSK_BASE} first (`include: [.../_mcq_passk.yaml, <your greedy task>.yaml]`)")
     else:
         _check_filters(config.filter_list, task, n)
-        derived = [{"metric": f"pass@{k}", "aggregation": "mean", "higher_is_better": True} for k in pass_ks(n)]
+        # exact sums, as the YAMLs' other lines: one and N processes agree to the last bit
+        derived = [{"metric": f"pass@{k}", "aggregation": exact_mean, "higher_is_better": True} for k in pass_ks(n)]
         listed = derived + [m for m in listed if not _PASS_METRIC.match(str(m.get("metric")))]
         config.metric_list = listed
     score = config.process_results.score if isinstance(config.process_results, TaskScorer) else config.process_results

@@ -37,9 +37,11 @@ GREEDY = {"temperature": 0, "max_new_tokens": 8, "until": []}
 
 
 class FakeBackend(KSampleBackend):
-    """An engine that answers ``<doc>:<seed>:<i>`` so the mapping is visible."""
+    """An engine that answers ``<doc>:<seed>:<i>`` so the mapping is visible (sample i depends
+    only on the question's seed and i: prefix-stable)."""
 
     sample_batch_size = 2
+    prefix_stable = True
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -48,12 +50,12 @@ class FakeBackend(KSampleBackend):
         self.fingerprint = "fake"
 
     def prepare(self, messages):
-        text = messages[0]["content"][1]["text"].split(":")[0]  # "question <i>"
-        return text, text.encode()
+        self.calls.append(("prepare",))
+        return messages[0]["content"][1]["text"].split(":")[0]  # "question <i>"
 
-    def sample(self, prepared, n, gen, seed):
-        self.calls.append(("sample", prepared, n))
-        return [(f"{prepared}:{seed % 1000}:{i}", 3) for i in range(n)]
+    def sample(self, prepared, n, gen, seed, first=0):
+        self.calls.append(("sample", prepared, n) if not first else ("sample", prepared, n, first))
+        return [(f"{prepared}:{seed % 1000}:{i}", 3) for i in range(first, first + n)]
 
     def greedy(self, prepared, gen):
         self.calls.append(("greedy", tuple(prepared)))
@@ -82,7 +84,7 @@ def test_each_question_gets_its_k_samples_in_order_with_one_engine_call(tmp_path
     assert out[10:] == ["question 4:greedy"] * 3  # greedy clones: generated once
     assert ("sample", "question 0", 4) in backend.calls and ("sample", "question 2", 4) in backend.calls
     assert ("greedy", ("question 1", "question 3")) in backend.calls  # greedy batched across questions
-    assert len([c for c in backend.calls if c[0] == "sample"]) == 2
+    assert len([c for c in backend.calls if c[0] == "sample"]) == 2 and len([c for c in backend.calls if c[0] == "prepare"]) == 5
 
 
 def test_cache_serves_a_rerun_without_calling_the_engine(tmp_path):
@@ -91,10 +93,10 @@ def test_cache_serves_a_rerun_without_calling_the_engine(tmp_path):
     a = texts(first.generate_until(make_requests(spec)))
     second = FakeBackend(cache_path=tmp_path / "c.sqlite")
     b = texts(second.generate_until(make_requests(spec)))
-    assert a == b and second.calls == [] and second.sample_cache.hits == 5
+    assert a == b and second.calls == [] and second.sample_cache.hits == 5  # not even a chat template
     fresh = FakeBackend(cache_path=tmp_path / "c.sqlite", fresh=True)
     fresh.generate_until(make_requests(spec))
-    assert len(fresh.calls) == 2 and fresh.sample_cache.count() == 5  # overwritten, not duplicated
+    assert len([c for c in fresh.calls if c[0] != "prepare"]) == 2 and fresh.sample_cache.count() == 5  # overwritten, not duplicated
 
 
 def test_question_seed_depends_only_on_the_question():

@@ -71,3 +71,30 @@ def test_mean_and_stderr_and_weighted_mean():
     assert se == pytest.approx(math.sqrt((4 * 0.25 / 3) / 4))
     assert weighted_mean([1.0, 0.0], [3, 1]) == 0.75
     assert math.isnan(weighted_mean([], []))
+
+
+def test_exact_mean_and_stderr_do_not_depend_on_the_order_questions_arrive_in():
+    import random
+
+    from medbridge.harness.metrics import exact_mean, exact_stderr
+
+    rng = random.Random(0)
+    values = [1 - (1 - 2 / 16) ** c for c in (rng.randrange(17) for _ in range(160))]  # pass@2-like values
+    orders = [rng.sample(values, len(values)) for _ in range(20)]
+    assert len({sum(o) / len(o) for o in orders}) > 1  # lmms-eval's `mean`: the last digit moves
+    assert len({exact_mean(o) for o in orders}) == 1 and len({exact_stderr(o) for o in orders}) == 1
+    assert exact_mean(values) == pytest.approx(sum(values) / len(values), rel=1e-15)
+    assert exact_stderr([1.0, 0.0, 1.0, 0.0]) == pytest.approx(0.5 / 2 * (4 / 3) ** 0.5)
+
+
+def test_lmms_eval_reports_the_exact_stderr_for_medbridge_tasks():
+    import lmms_eval.evaluator_utils as evaluator_utils
+
+    from medbridge.harness.metrics import exact_mean, exact_stderr
+    from medbridge.harness.plugin import install_exact_stderr
+
+    install_exact_stderr()  # what the entry point does when lmms-eval loads its models
+    stderr_for_metric = evaluator_utils.stderr_for_metric  # the name lmms-eval's TaskOutput calls
+    assert stderr_for_metric(metric=exact_mean, bootstrap_iters=100000) is exact_stderr
+    assert stderr_for_metric(metric=exact_mean, bootstrap_iters=0) is None
+    assert stderr_for_metric(metric=max, bootstrap_iters=10) is None  # other functions: lmms-eval's answer

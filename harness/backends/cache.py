@@ -3,9 +3,22 @@
 lmms-eval's own response cache serves deterministic requests only and its results are written
 at the end of a run; Pass@K runs are long and sampled, so medbridge persists every completion
 as soon as its question is done. A row's key covers everything that decides the sample: the
-checkpoint fingerprint, the request (task, split, doc id, prompt text and image bytes), the
-generation settings and the seed; ``idx`` is the sample's position among the question's K.
-Commits use ``synchronous=FULL`` so a completed question survives ``kill -9``.
+checkpoint fingerprint and engine settings, the request (task, split, doc id, messages and
+image bytes), the generation settings, the seed and how samples are drawn; ``idx`` is the
+sample's index within its question.
+
+Whether the number of samples n is part of the key depends on the backend:
+
+- **prefix-stable** backends (``medbridge_hf``: sample i is drawn from its own generator,
+  seeded by the question's seed and i) store one series per question: the first 8 samples of
+  a 16-sample run are exactly an 8-sample run, so a run with n = 8 reads rows 0..7 and a run
+  with n = 16 after an n = 8 run generates rows 8..15 only;
+- other backends (vLLM's and the API's ``n`` draw the n samples together) key by n, so a run
+  with another n never sees another n's samples.
+
+``fresh`` ignores what is stored and replaces all of a question's rows, so a fresh run with a
+smaller n leaves no stale higher-index rows behind. Commits use ``synchronous=FULL`` so a
+completed question survives ``kill -9``.
 """
 
 from __future__ import annotations
@@ -15,17 +28,24 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
+# Bump when what a key means changes (2: keyed by the chat messages, not the templated text;
+# the sampling scheme and n where it matters are part of the key).
+KEY_VERSION = 2
 
 
 def default_path() -> Path:
-    """``$MEDBRIDGE_CACHE/samples.sqlite`` (default ``~/.cache/medbridge/samples.sqlite``)."""
-    return Path(os.environ.get("MEDBRIDGE_CACHE", Path.home() / ".cache" / "medbridge")).expanduser() / "samples.sqlite"
+    """``samples.sqlite`` under medbridge's cache root (``$MEDBRIDGE_CACHE``, else
+    ``$XDG_CACHE_HOME/medbridge``, else ``~/.cache/medbridge``)."""
+    from ..host import cache_root
+
+    return cache_root() / "samples.sqlite"
 
 
 def sample_key(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({"v": KEY_VERSION, **parts}, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class SampleCache:
@@ -37,37 +57,45 @@ class SampleCache:
         self._db = sqlite3.connect(str(self.path), timeout=120, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS samples (key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS samples "
+            "(key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))"
+        )
         # one row per generate_until call: how much a (re)run reused and generated
         self._db.execute("CREATE TABLE IF NOT EXISTS usage (at REAL, pid INTEGER, reused INTEGER, generated INTEGER)")
         self._db.commit()
-        self.hits = 0
-        self.generated = 0
+        self.hits = 0  # samples served from the store
+        self.generated = 0  # samples written
 
-    def get(self, key: str, n: int) -> list[tuple[str, int]] | None:
-        """All n samples of a question, or None if any is missing (then all n are regenerated:
-        per-question seeding makes them identical to the stored ones)."""
+    def get(self, key: str, n: int) -> list[tuple[str, int]]:
+        """The stored samples 0, 1, … of a question, at most n and without gaps (fewer or none
+        when the store holds fewer; always none with ``fresh``)."""
         if self.fresh:
-            return None
+            return []
         with self._lock:
             rows = self._db.execute("SELECT idx, text, n_tokens FROM samples WHERE key = ? AND idx < ? ORDER BY idx", (key, n)).fetchall()
-        if len(rows) < n:
-            return None
-        self.hits += n
-        return [(text, tokens) for _, text, tokens in rows]
+        out = []
+        for idx, text, tokens in rows:
+            if idx != len(out):
+                break
+            out.append((text, tokens))
+        self.hits += len(out)
+        return out
 
-    def put(self, key: str, samples: list[tuple[str, int]]) -> None:
+    def put(self, key: str, samples: list[tuple[str, int]], first: int = 0) -> None:
+        """Store samples ``first, first + 1, …`` of a question (with ``fresh``: replacing every
+        row the question had)."""
         with self._lock:
+            if self.fresh:
+                self._db.execute("DELETE FROM samples WHERE key = ?", (key,))
             self._db.executemany(
                 "INSERT OR REPLACE INTO samples (key, idx, text, n_tokens) VALUES (?, ?, ?, ?)",
-                [(key, i, text, tokens) for i, (text, tokens) in enumerate(samples)],
+                [(key, first + i, text, tokens) for i, (text, tokens) in enumerate(samples)],
             )
             self._db.commit()
         self.generated += len(samples)
 
     def log_usage(self) -> None:
-        import time
-
         with self._lock:
             self._db.execute("INSERT INTO usage VALUES (?, ?, ?, ?)", (time.time(), os.getpid(), self.hits, self.generated))
             self._db.commit()

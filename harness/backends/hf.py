@@ -5,11 +5,16 @@ and other image-text-to-text models), on CPU or GPU. model_args: ``pretrained``,
 ``device_map``, ``dtype`` (auto | bfloat16 | float16 | float32), ``attn_implementation``,
 ``min_pixels`` / ``max_pixels`` (Qwen processors), ``batch_size`` (greedy questions per call),
 ``seed``, ``cache`` / ``cache_path`` / ``fresh`` (see ``backends/cache.py``),
-``max_new_tokens`` (default when a task sets none), ``system_prompt``.
+``max_new_tokens`` (default when a task sets none), ``system_prompt``, ``prefill_once``,
+``row_seeds``.
 
 The K samples of a question come from ONE generation with the prompt prefilled once
 (``harness/sampling.py``, shared with training's Pass@K monitor; ``prefill_once=false`` forces
-``num_return_sequences``).
+``num_return_sequences``). Each of the K rows samples from its own generator seeded by
+(question seed, row index) (``row_seeds``, default; see ``harness/row_sampling.py``), so sample
+i is the same whatever K is and the cache can serve a 16-sample run's first 8 to an 8-sample
+run, or add 8 to reach 16. ``row_seeds=false`` samples all rows from one generator, as
+``generate`` does by itself.
 """
 
 from __future__ import annotations
@@ -21,8 +26,14 @@ from loguru import logger
 
 from ..errors import CheckpointError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
+from ..host import default_device
 from ..sampling import HFSampler
 from .base import KSampleBackend
+
+
+def _on(value) -> bool:
+    return str(value).lower() not in ("0", "false", "no", "off")
+
 
 _DTYPES = {"auto": "auto", "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32}
 
@@ -46,6 +57,7 @@ class MedbridgeHF(KSampleBackend):
         system_prompt: str | None = None,
         trust_remote_code: bool = False,
         prefill_once: bool = True,
+        row_seeds: bool = True,
         **unknown,
     ) -> None:
         if unknown:
@@ -71,7 +83,7 @@ class MedbridgeHF(KSampleBackend):
             device_map = str(self._device)
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
         else:
-            self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            self._device = torch.device(device or default_device())
             device_map = device_map or str(self._device)
         if dtype not in _DTYPES:
             raise ValueError(f"medbridge_hf: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
@@ -87,7 +99,10 @@ class MedbridgeHF(KSampleBackend):
         self.processor = AutoProcessor.from_pretrained(ref, trust_remote_code=trust_remote_code, **{k: int(v) for k, v in proc_kwargs.items()})
         self.tokenizer = self.processor.tokenizer
         self.system_prompt = system_prompt
-        self.sampler = HFSampler(self.model, self.processor, self._device, prefill_once=str(prefill_once).lower() not in ("0", "false", "no", "off"))
+        self.sampler = HFSampler(self.model, self.processor, self._device, prefill_once=_on(prefill_once), row_seeds=_on(row_seeds))
+        self.prefix_stable = self.sampler.row_seeds
+        # settings that change samples without showing in the messages: part of the cache key
+        self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in proc_kwargs.items()}}
         self.fingerprint = checkpoint_fingerprint(ref)
         if self.rank == 0:
             logger.info(f"medbridge_hf: {pretrained} on {self._device} ({self.fingerprint[:19]}…), {self.world_size} process(es)")
@@ -102,10 +117,10 @@ class MedbridgeHF(KSampleBackend):
 
     def prepare(self, messages):
         hf_messages, images = self.chat_parts(messages)
-        return self.sampler.prepare(hf_messages, images)
+        return self.sampler.prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
 
-    def sample(self, prepared, n, gen, seed):
-        return self.sampler.sample(prepared, n, gen, seed)
+    def sample(self, prepared, n, gen, seed, first=0):
+        return self.sampler.sample(prepared, n, gen, seed, first)
 
     def greedy(self, prepared, gen):
         return self.sampler.greedy(prepared, gen)

@@ -23,7 +23,6 @@ import os
 from ..data_url import image_data_url
 from ..errors import ConfigError
 from .base import KSampleBackend
-from ..sampling import image_identity
 
 MAX_FOLLOW_UPS = 64  # requests per question beyond the first, for servers that return fewer than n
 
@@ -68,9 +67,10 @@ class MedbridgeOpenAI(KSampleBackend):
         self.client = OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY", timeout=float(timeout), max_retries=int(max_retries))
         # The served model's identity: its name at that address (the server owns the weights).
         self.fingerprint = f"openai:{base_url}#{model}"
+        self.engine_settings = {"image_encoding": "png"}
 
     def prepare(self, messages):
-        hf_messages, images = self.chat_parts(messages)
+        hf_messages, _ = self.chat_parts(messages)
         api_messages = []
         for message in hf_messages:
             parts = []
@@ -80,8 +80,7 @@ class MedbridgeOpenAI(KSampleBackend):
                 elif part["type"] == "image":
                     parts.append({"type": "image_url", "image_url": {"url": image_data_url(part["image"])}})
             api_messages.append({"role": message["role"], "content": parts})
-        identity = repr([(m["role"], [p.get("text", "") for p in m["content"]]) for m in api_messages]).encode()
-        return api_messages, identity + image_identity(images)
+        return api_messages
 
     def _call(self, messages, gen: dict, n: int, seed: int | None) -> list[tuple[str, int]]:
         """n completions; asks again for what a server that ignores ``n`` left out."""
@@ -118,7 +117,7 @@ class MedbridgeOpenAI(KSampleBackend):
         per_choice = (response.usage.completion_tokens // len(choices)) if response.usage and choices else 0
         return [(completion_text(c.message), per_choice) for c in choices]
 
-    def sample(self, prepared, n, gen, seed):
+    def sample(self, prepared, n, gen, seed, first=0):
         return self._call(prepared, gen, n, seed % (2**31))
 
     def greedy(self, prepared, gen):

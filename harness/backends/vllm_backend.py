@@ -16,7 +16,6 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
 from .base import KSampleBackend
-from ..sampling import image_identity
 
 
 def _import_vllm():
@@ -54,6 +53,8 @@ class MedbridgeVLLM(KSampleBackend):
             raise TypeError(f"medbridge_vllm: unknown model_args {sorted(unknown)}")
         super().__init__(seed=seed, batch_size=batch_size, cache=cache, cache_path=cache_path, fresh=fresh, max_new_tokens=max_new_tokens)
         self.system_prompt = system_prompt
+        pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
+        self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in pixels.items() if v is not None}}  # part of the cache key
         if engine is None:  # the real path; tests pass an engine object in
             vllm = _import_vllm()
             ref = check_checkpoint(pretrained)
@@ -86,7 +87,7 @@ class MedbridgeVLLM(KSampleBackend):
         request = {"prompt": prompt}
         if images:
             request["multi_modal_data"] = {"image": images if len(images) > 1 else images[0]}
-        return request, prompt.encode() + image_identity(images)
+        return request
 
     def _params(self, gen: dict, n: int, seed: int | None):
         cls = self._sampling_params
@@ -99,12 +100,12 @@ class MedbridgeVLLM(KSampleBackend):
     def _completions(output) -> list[tuple[str, int]]:
         return [(c.text, len(c.token_ids)) for c in output.outputs]
 
-    def sample(self, prepared, n, gen, seed):
-        return self.sample_many([(prepared, n, seed)], gen)[0]
+    def sample(self, prepared, n, gen, seed, first=0):
+        return self.sample_many([(prepared, n, seed, first)], gen)[0]
 
     def sample_many(self, batch, gen):
-        params = [self._params(gen, n, seed) for _, n, seed in batch]
-        outputs = self.engine.generate([p for p, _, _ in batch], params, use_tqdm=False)
+        params = [self._params(gen, n, seed) for _, n, seed, _ in batch]
+        outputs = self.engine.generate([p for p, _, _, _ in batch], params, use_tqdm=False)
         return [self._completions(o) for o in outputs]
 
     def greedy(self, prepared, gen):

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import ConfigError
+    from ..host import default_device
     from ..outputs import check_writable_folder
     from ..probe.baseline import baseline_record, train_baseline
     from ..probe.records import summary_line, write_record
@@ -38,11 +39,7 @@ def run(args) -> int:
     names = [n.strip() for n in args.dataset.split(",") if n.strip()]
     for name in names:  # every file is checked before the first epoch
         medmnist.check_available(name, "train", root=args.data_root, size=args.size)
-    device = args.device
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = args.device or default_device()
     for name in names:
         for seed in seeds:
             result = train_baseline(name, arch=args.arch, size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,

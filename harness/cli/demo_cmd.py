@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..atomic_write import write_text_atomic
     from ..report import results_table
     from ..runner import evaluate
     from ..sources import medmnist
@@ -62,7 +63,7 @@ def run(args) -> int:
         size=args.size,
     )
     table = results_table(records)
-    (work / "results" / "table.md").write_text(table + "\n")
+    write_text_atomic(work / "results" / "table.md", table + "\n")
     print(table)
     from ..leaderboard import add_output, build
 

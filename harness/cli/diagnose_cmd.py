@@ -40,7 +40,7 @@ def run(args) -> int:
     if args.plot:
         from pathlib import Path
 
-        from ..leaderboard.build import write_bytes_atomic
+        from ..atomic_write import write_bytes_atomic
 
         write_bytes_atomic(Path(args.plot), diagnosis_plot(rows, args.tau))
         print(f"medbridge: plot written to {args.plot}", file=sys.stderr)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import ConfigError
+
+MEDBRIDGE_BACKENDS = ("medbridge_hf", "medbridge_vllm", "medbridge_openai")
 
 
 def add_parser(sub) -> None:
@@ -65,6 +68,8 @@ def check_backend(backend: str) -> None:
     """An unknown backend is one line with the closest names (lmms-eval's own error lists all 120)."""
     import difflib
 
+    if backend in MEDBRIDGE_BACKENDS:  # ours are known: no lmms-eval import (seconds) before the data is checked
+        return
     from lmms_eval.models import list_available_models
 
     names = list_available_models(include_aliases=True)
@@ -77,9 +82,17 @@ def check_backend(backend: str) -> None:
 def check_vision_checkpoint(model_ref: str) -> None:
     """Refuse a checkpoint with no vision tower from its config alone, before any weight is read
     (loading it would end in a page of transformers' auto-class list)."""
-    from transformers import AutoConfig
+    import json
+    from pathlib import Path
 
     from ..errors import CheckpointError
+
+    try:  # the common case, a local VLM, needs no transformers import (seconds)
+        if json.loads((Path(model_ref) / "config.json").read_text()).get("vision_config"):
+            return
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(model_ref)
@@ -97,6 +110,8 @@ def run(args) -> int:
     from .judge_cmd import judge_env
 
     records = evaluate_from_args(args, judge=judge_env(args))
+    if not records and os.environ.get("RANK", "0") != "0":
+        return 0  # torchrun: rank 0 writes and reports
     for record in records:
         print(summary_line(record))
     print(f"medbridge: {len(records)} record(s) written to {args.output}/records", file=sys.stderr)

@@ -22,9 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logs(debug: bool) -> None:
+    """lmms-eval logs through loguru at DEBUG by default (dozens of lines while it indexes
+    tasks): keep its warnings and medbridge's own info lines; ``--debug`` shows everything.
+    The sink looks ``sys.stderr`` up per line, so a redirected stderr is followed."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(lambda line: sys.stderr.write(line), level="DEBUG" if debug else "INFO", filter=None if debug else {"": "WARNING", "medbridge": "INFO"})
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logs(args.debug)
     try:
         return int(args.func(args) or 0)
     except MedbridgeError as exc:

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="images per tower call (default: 64)")
     p.add_argument("--epochs", type=int, default=None, help="paper head epochs (default: 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe heads")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: $MEDBRIDGE_FEATURE_CACHE, else ~/.cache/medbridge/features)")
+    p.add_argument("--cache-dir", default=None,
+                   help="feature cache folder (default: $MEDBRIDGE_FEATURE_CACHE, else features/ under $MEDBRIDGE_CACHE or ~/.cache/medbridge)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached features")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--plain-forward", action="store_true",

@@ -17,6 +17,8 @@ import re
 import shutil
 from pathlib import Path
 
+from ..atomic_write import atomic_write
+
 IMAGES = "images"
 
 
@@ -53,12 +55,9 @@ def doc_row(doc_id: str, question: str, options: list[str], answer: str, images:
 
 
 def write_rows(rows: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with tmp.open("w") as f:
+    with atomic_write(path) as f:  # whole or not at all, mode 0644, no stray temporary file
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    os.replace(tmp, path)
     return path
 
 

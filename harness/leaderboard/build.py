@@ -9,11 +9,10 @@ produces any more; ``check`` writes nothing and returns a readable diff of what 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from ..atomic_write import write_bytes_atomic
 from ..errors import RecordError
 from ..records import model_key
 from . import pages
@@ -96,18 +95,6 @@ def _on_disk(root: Path) -> dict[str, bytes]:
     if (root / PLOTS).is_dir():
         found.update({f"{PLOTS}/{p.name}": p.read_bytes() for p in sorted((root / PLOTS).iterdir()) if p.is_file() and not p.name.startswith(".")})
     return found
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def differences(root: str | Path, rendered: dict[str, bytes] | None = None) -> list[str]:

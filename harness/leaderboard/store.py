@@ -10,13 +10,13 @@ so re-adding the same run replaces its file while a different setting gets a fil
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 
+from ..atomic_write import write_json_atomic
 from ..errors import ConfigError, RecordError
-from ..records import model_key, read_record, write_json_atomic
+from ..fingerprint import config_hash
+from ..records import model_key, read_record
 
 DEFAULT_ROOT = Path("leaderboards")
 RESULTS = "results"
@@ -65,8 +65,7 @@ def settings_key(record: dict) -> str:
         judge = record.get("judge") or {}
         if judge.get("mode", "off") != "off":  # another judge or mode is another setting (unjudged keys unchanged)
             basis["judge"] = {k: judge.get(k) for k in ("mode", "model", "template")}
-    blob = json.dumps(basis, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+    return config_hash(basis, 10).removeprefix("sha256:")
 
 
 def record_path(root: Path, record: dict) -> Path:

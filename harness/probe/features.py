@@ -24,15 +24,15 @@ import hashlib
 import inspect
 import json
 import os
-import tempfile
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic_write import atomic_write, write_json_atomic
 from ..errors import CheckpointError, ConfigError
-from ..records import write_json_atomic
+from ..host import cache_root
 
 POOLINGS = ("mean", "max")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -44,10 +44,11 @@ QUEUED_BATCHES = 2
 
 
 def default_cache_dir() -> Path:
-    """``$MEDBRIDGE_FEATURE_CACHE``, else ``$XDG_CACHE_HOME/medbridge/features`` (``~/.cache``)."""
+    """``$MEDBRIDGE_FEATURE_CACHE``, else ``features/`` under medbridge's cache root
+    (``$MEDBRIDGE_CACHE``, else ``$XDG_CACHE_HOME/medbridge``, else ``~/.cache/medbridge``)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "medbridge" / "features"
+    return cache_root() / "features"
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,9 @@ class FeatureCache:
         return features
 
     def save(self, key: FeatureKey, features: np.ndarray) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
         npy, meta = self._paths(key)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{npy.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(features, dtype=np.float32))
-            os.replace(tmp, npy)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_write(npy, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype=np.float32))
         write_json_atomic(meta, {"key": asdict(key), "shape": list(features.shape)})
         return npy
 

@@ -20,12 +20,11 @@ leaderboard can compute intervals and paired tests without a sample log.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..records import SCHEMA, software_versions, write_json_atomic
+from ..atomic_write import write_json_atomic
+from ..fingerprint import config_hash
+from ..records import SCHEMA, software_versions
 from .metrics import binomial_stderr
 
 EVALUATION = {
@@ -34,19 +33,8 @@ EVALUATION = {
 }
 
 
-def config_hash(config: dict) -> str:
-    blob = json.dumps(config, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def versions() -> dict:
-    out = software_versions()
-    for dist in ("torchvision", "scikit-learn", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
+# Probe and baseline records also name the libraries their numbers depend on.
+_PROBE_DISTRIBUTIONS = ("torchvision", "scikit-learn", "numpy")
 
 
 def metric(value, n: int | None = None, accuracy_like: bool = False) -> dict:
@@ -96,7 +84,7 @@ def build_record(*, task: str, model: dict, config: dict, data: dict, n_docs: in
         "evaluation": evaluation or dict(EVALUATION),
         block: details,
         "provenance": {"kind": "measured", "how": how},
-        "versions": versions(),
+        "versions": software_versions(*_PROBE_DISTRIBUTIONS),
         "date": date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "per_doc": per_doc,
     }

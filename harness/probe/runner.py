@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
+from ..host import default_device
 from ..sources import medmnist
 from .features import FeatureCache, FeatureKey, LazyTower, VisionTower, default_cache_dir, distributed_state, resolve_dtype, split_features
 from .heads import HEADS, fit_probe
@@ -79,10 +80,7 @@ def probe(model: str, tasks: str, output: str | os.PathLike, *, size=None, heads
         medmnist.check_available(ds.name, "train", root=data_root, size=size)
     ref = check_checkpoint(model)
     fingerprint = checkpoint_fingerprint(ref)
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or default_device()
     state = distributed_state(cpu=device == "cpu")
     if state is not None:
         device = str(state.device)

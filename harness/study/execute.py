@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, MedbridgeError
+from ..folder_lock import FolderLock
 from ..records import write_json_atomic
 from .plan import MARKER, Planned, Planner
 
@@ -50,25 +51,9 @@ def write_failure(planned: Planned, cause: str) -> None:
 def runs_lock(runs: Path):
     """One study or recipe run at a time per runs folder (two would train into the same stage
     folders). An OS lock: it goes away with the process, however that ends."""
-    import fcntl
-
-    runs.mkdir(parents=True, exist_ok=True)
-    path = runs / ".lock"
-    with path.open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise ConfigError(f"another study run is using this runs folder ({holder})", where=str(runs),
-                              fix="wait for it to finish, or pass another --runs") from None
-        f.truncate(0)
-        f.write(f"pid {os.getpid()}\n")
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FolderLock(runs / ".lock", what="another study run is using this runs folder",
+                    fix="wait for it to finish, or pass another --runs"):
+        yield
 
 
 @contextmanager

@@ -173,8 +173,9 @@ def unpacked(zip_path: Path) -> Path:
     import zipfile
 
     key = hashlib.sha256(f"{zip_path.resolve()}:{zip_path.stat().st_size}".encode()).hexdigest()[:16]
-    root = Path(os.environ.get("MEDBRIDGE_CACHE", Path.home() / ".cache" / "medbridge")).expanduser()
-    target = root / "unzipped" / f"{zip_path.stem}-{key}"
+    from ...host import cache_root
+
+    target = cache_root() / "unzipped" / f"{zip_path.stem}-{key}"
     target.mkdir(parents=True, exist_ok=True)
     marker = target / ".medbridge-extracted"
     if not marker.exists():

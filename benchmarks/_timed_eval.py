@@ -1,0 +1,94 @@
+"""Run ``medbridge`` CLI arguments in this process and write where the time went (JSON).
+
+Used by ``benchmarks/eval_setup.py``; not a user command. The times of the model backend are
+taken by wrapping ``MedbridgeHF`` when its module is first imported (an import hook), so this
+file imports nothing heavy itself and the set-up it measures is the CLI's own:
+
+- ``load_s``: inside ``MedbridgeHF.__init__`` (checkpoint, processor, fingerprint);
+- ``engine_s``: inside its engine calls (``sample``, ``greedy``);
+- ``generate_until_s``: inside ``generate_until`` (engine calls plus what the backend does per
+  question: messages, chat template, cache look-ups);
+- ``wall_s``: from the interpreter's start (``time.perf_counter`` at import of this file is
+  corrected by the process start time) to the end of the command.
+
+    python benchmarks/_timed_eval.py OUT.json eval --model ... --tasks ... --output ...
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import sys
+import time
+
+T0 = time.time()
+TIMES = {"load_s": 0.0, "engine_s": 0.0, "generate_until_s": 0.0}
+_TARGET = "medbridge.harness.backends.hf"
+
+
+def _process_start() -> float:
+    """The process's start time (Linux: /proc), so interpreter start-up is counted too."""
+    try:
+        import os
+
+        with open(f"/proc/{os.getpid()}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
+        return T0
+
+
+def _timer(key, fn):
+    def wrapped(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            TIMES[key] += time.perf_counter() - t
+
+    return wrapped
+
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != _TARGET:
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        original = spec.loader.exec_module
+
+        def exec_module(module):
+            original(module)
+            cls = module.MedbridgeHF
+            cls.__init__ = _timer("load_s", cls.__init__)
+            cls.sample = _timer("engine_s", cls.sample)
+            cls.greedy = _timer("engine_s", cls.greedy)
+            cls.generate_until = _timer("generate_until_s", cls.generate_until)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def main() -> int:
+    out, argv = sys.argv[1], sys.argv[2:]
+    start = _process_start()
+    sys.meta_path.insert(0, _Hook())
+    from medbridge.harness.cli import main as cli
+
+    rc = 1
+    try:
+        rc = cli(argv)
+    finally:
+        TIMES["wall_s"] = time.time() - start
+        TIMES["rc"] = rc
+        with open(out, "w") as f:
+            json.dump(TIMES, f)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Where a ``medbridge eval`` run spends its time outside the model, in one run.
+
+Measures, each ``--repeats`` times (interleaved), as separate processes like a user's:
+
+1. ``medbridge tasks list``: wall time and the lmms-eval DEBUG lines it prints;
+2. ``medbridge eval`` with a checkpoint path that does not exist: time to the error;
+3. ``medbridge eval`` of a Pass@K task of ``--questions`` questions (K = 16) on an empty sample
+   cache: wall time, model load (inside the backend's constructor), engine time (inside its
+   sampling / greedy calls), medbridge's own set-up = wall - load - engine, and
+   wall / (load + engine) (targets: set-up <= 5 s, ratio <= 1.10);
+4. the same command again on the now full cache: wall time, time inside the backend's
+   ``generate_until`` (no engine call should happen), and how many questions came from the
+   cache (the line the CLI prints).
+
+Data: a generated MedMNIST-format PneumoniaMNIST with ``--questions / 2`` test images per class
+(28 px), the tiny offline checkpoint, CPU; the thread count is fixed (``--threads``) and printed.
+
+    python benchmarks/eval_setup.py                       # 200 questions, 3 repeats
+    python benchmarks/eval_setup.py --questions 40 --repeats 1 --max-new-tokens 16   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TASK = "medmnist_pneumonia_passk"
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="checkpoint (default: build the tiny offline Qwen2.5-VL)")
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-eval", action="store_true", help="only the tasks-list and missing-checkpoint timings")
+    return p.parse_args()
+
+
+def run(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return time.perf_counter() - t, proc
+
+
+def timed_eval(args_list: list[str], env: dict, work: Path, tag: str) -> dict:
+    out = work / f"times-{tag}.json"
+    wall, proc = run([sys.executable, str(HERE / "_timed_eval.py"), str(out), *args_list], env)
+    if proc.returncode != 0:
+        raise SystemExit(f"medbridge eval failed ({tag}):\n{proc.stderr[-3000:]}")
+    times = json.loads(out.read_text())
+    times["outer_wall_s"] = wall
+    found = re.findall(r"(\d+) of (\d+) questions? from the sample cache", proc.stderr)
+    times["from_cache"] = f"{sum(int(a) for a, _ in found)} of {sum(int(b) for _, b in found)}" if found else "not printed"
+    return times
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def main() -> int:
+    args = parse_args()
+    work = Path(tempfile.mkdtemp(prefix="eval-setup-"))
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+    }
+    bindir = Path(sys.executable).parent
+    if args.model is None:
+        from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
+
+        args.model = str(build_tiny_qwen2_5_vl(work / "tiny"))
+    from medbridge.harness.sources.medmnist_sample import write_sample
+
+    write_sample(work / "data", flags=["pneumoniamnist"], counts={"train": 1, "val": 1, "test": args.questions // 2})
+
+    rows: dict[str, list] = {"tasks_list": [], "tasks_list_debug": [], "missing_ckpt": [], "first": [], "rerun": []}
+    for r in range(args.repeats):
+        wall, proc = run([str(bindir / "medbridge"), "tasks", "list"], env)
+        rows["tasks_list"].append(wall)
+        rows["tasks_list_debug"].append(proc.stdout.count("DEBUG") + proc.stderr.count("DEBUG"))
+        wall, proc = run(
+            [str(bindir / "medbridge"), "eval", "--model", str(work / "missing"), "--tasks", TASK, "--output", str(work / "o")], env
+        )
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        rows["missing_ckpt"].append(wall)
+        if args.skip_eval:
+            continue
+        cache_env = {**env, "MEDBRIDGE_CACHE": str(work / f"cache{r}")}
+        common = [
+            "eval",
+            "--model",
+            args.model,
+            "--tasks",
+            TASK,
+            "--data-root",
+            str(work / "data"),
+            "--size",
+            "28",
+            "--gen-kwargs",
+            f"max_new_tokens={args.max_new_tokens}",
+        ]
+        rows["first"].append(timed_eval([*common, "--output", str(work / f"out{r}a")], cache_env, work, f"{r}a"))
+        rows["rerun"].append(timed_eval([*common, "--output", str(work / f"out{r}b")], cache_env, work, f"{r}b"))
+
+    print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model}; min / median / max")
+    print(
+        f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}"
+    )
+    print(f"eval, missing checkpoint          wall s {spread(rows['missing_ckpt'])}")
+    if args.skip_eval:
+        return 0
+    first, rerun = rows["first"], rows["rerun"]
+    setup = [t["wall_s"] - t["load_s"] - t["engine_s"] for t in first]
+    ratio = [t["wall_s"] / (t["load_s"] + t["engine_s"]) for t in first]
+    print(f"eval {TASK}, {args.questions} questions x 16, max_new_tokens={args.max_new_tokens}, empty cache:")
+    print(f"  wall s                          {spread([t['wall_s'] for t in first])}")
+    print(f"  model load s                    {spread([t['load_s'] for t in first])}")
+    print(f"  engine s                        {spread([t['engine_s'] for t in first])}")
+    print(f"  generate_until s                {spread([t['generate_until_s'] for t in first])}")
+    print(f"  set-up s (wall - load - engine) {spread(setup)}   (target <= 5)")
+    print(f"  wall / (load + engine)          {spread(ratio, '{:.3f}')}   (target <= 1.10)")
+    print("same command again, full cache:")
+    print(f"  wall s                          {spread([t['wall_s'] for t in rerun])}")
+    print(f"  generate_until s                {spread([t['generate_until_s'] for t in rerun])}")
+    print(f"  engine s                        {spread([t['engine_s'] for t in rerun])}")
+    print(f"  questions from the cache        {', '.join(t['from_cache'] for t in rerun)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
