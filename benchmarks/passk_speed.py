@@ -131,6 +131,7 @@ def build_7b_shaped(path: Path, layers: int) -> Path:
     """Qwen2.5-VL-7B's layer widths, vocabulary and vision tower width with random weights and
     only ``layers`` text and vision layers (the tiny model's tokenizer, padded to the vocabulary)."""
     import torch
+    from medbridge.harness.tiny_model import CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, _train_tokenizer
     from transformers import (
         GenerationConfig,
         Qwen2_5_VLConfig,
@@ -139,8 +140,6 @@ def build_7b_shaped(path: Path, layers: int) -> Path:
         Qwen2VLImageProcessor,
         Qwen2VLVideoProcessor,
     )
-
-    from medbridge.harness.tiny_model import CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, _train_tokenizer
 
     tokenizer = _train_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
@@ -258,9 +257,8 @@ def count_generate():
 def seed_style_loop(ckpt, docs, k, gen, max_new_tokens, device, pixels):
     """(a): what the paper's inference script does, on the same prompts and images."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
     from medbridge.harness.lmms_hooks import doc_to_text, doc_to_visual
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     model = AutoModelForImageTextToText.from_pretrained(ckpt, dtype=torch.bfloat16, attn_implementation="sdpa", device_map=device).eval()
     processor = AutoProcessor.from_pretrained(ckpt, min_pixels=pixels[0], max_pixels=pixels[1])
@@ -342,7 +340,6 @@ def main():
 
     import torch
     from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
-
     from medbridge.harness.backends.hf import MedbridgeHF
     from medbridge.harness.plugin import tasks_dir
     from medbridge.harness.sources import docs_to_dataset, medmnist

@@ -26,6 +26,7 @@ from .judge.hooks import mcq_judged
 from .metrics import exact_mean, pass_ks, question_scores
 from .prompt import render_mcq_prompt
 
+
 def source_docs(dataset):
     """``process_docs``: swap the one-line source file for the source's MCQ docs."""
     from .sources import docs_to_dataset, get_source

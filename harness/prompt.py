@@ -7,7 +7,7 @@ through here, so the model is trained on exactly the prompt it is scored on.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import jinja2
 
@@ -16,7 +16,7 @@ from .answers import option_letters
 DEFAULT_TEMPLATE = "mcq_prompt.jinja"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str) -> jinja2.Template:
     from medbridge.tasks import TASKS_DIR
 

@@ -241,7 +241,7 @@ def read_run_card(model: str | Path) -> dict | None:
     try:
         card = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise RecordError(f"unreadable run card ({exc})", where=str(path), fix="restore it from the training run, or delete it to evaluate without lineage")
+        raise RecordError(f"unreadable run card ({exc})", where=str(path), fix="restore it from the training run, or delete it to evaluate without lineage") from exc
     if not isinstance(card, dict) or not all(isinstance(card.get(k), str) and card[k] for k in ("name", "stage", "parent", "base_model")):
         raise RecordError("run card lacks name, stage, parent or base_model", where=str(path), fix="restore it from the training run")
     return card

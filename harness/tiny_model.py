@@ -216,7 +216,13 @@ def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     if arch == "qwen2_vl":
-        from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+        from transformers import (
+            Qwen2VLConfig,
+            Qwen2VLForConditionalGeneration,
+            Qwen2VLImageProcessor,
+            Qwen2VLProcessor,
+            Qwen2VLVideoProcessor,
+        )
 
         tokenizer = _train_tokenizer()
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
@@ -230,7 +236,13 @@ def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
         model = Qwen2VLForConditionalGeneration(config).eval()
         processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=4 * 28 * 28, max_pixels=64 * 28 * 28), tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
     elif arch == "qwen3_vl":
-        from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor, Qwen3VLVideoProcessor
+        from transformers import (
+            Qwen2VLImageProcessor,
+            Qwen3VLConfig,
+            Qwen3VLForConditionalGeneration,
+            Qwen3VLProcessor,
+            Qwen3VLVideoProcessor,
+        )
 
         tokenizer = _train_tokenizer()
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
@@ -247,7 +259,14 @@ def build_tiny_vlm(path: str | Path, arch: str, seed: int = 0) -> Path:
         image_processor = Qwen2VLImageProcessor(patch_size=16, merge_size=2, min_pixels=4 * 32 * 32, max_pixels=64 * 32 * 32)
         processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
     elif arch == "llava":
-        from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+        from transformers import (
+            CLIPImageProcessor,
+            CLIPVisionConfig,
+            LlamaConfig,
+            LlavaConfig,
+            LlavaForConditionalGeneration,
+            LlavaProcessor,
+        )
 
         tokenizer = _train_tokenizer(extra_special=("<image>",))
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (*QWEN_SPECIAL_TOKENS, "<image>")}

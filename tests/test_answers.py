@@ -1,5 +1,4 @@
 import pytest
-
 from medbridge.harness.answers import grade, parse_answer
 
 OPTIONS = ["malignant", "normal, benign", "cyst", "artifact"]

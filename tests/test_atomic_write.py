@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from medbridge.harness import atomic_write as aw
 from medbridge.harness.records import write_json_atomic
 

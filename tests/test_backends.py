@@ -6,10 +6,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from lmms_eval.api.instance import Instance
-from PIL import Image
-
 from medbridge.harness.backends.base import KSampleBackend, group_clones, question_seed
 from medbridge.harness.errors import ConfigError
+from PIL import Image
 
 
 def messages_for(doc):
@@ -182,9 +181,8 @@ class FakeVLLM:
 
 
 def test_vllm_backend_sends_one_request_per_question_with_n_and_maps_back(tiny_model):
-    from transformers import AutoProcessor
-
     from medbridge.harness.backends.vllm_backend import MedbridgeVLLM
+    from transformers import AutoProcessor
 
     engine = FakeVLLM()
     backend = MedbridgeVLLM(pretrained=str(tiny_model), engine=engine, processor=AutoProcessor.from_pretrained(tiny_model), sampling_params=FakeParams, cache=False, batch_size=8)

@@ -1,7 +1,6 @@
 """Bad input gives one clear line and a non-zero exit, before any model is loaded."""
 
 import pytest
-
 from conftest import run_cli, tasks_dir_path
 from medbridge.harness.cli import main
 

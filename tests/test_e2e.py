@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, tasks_dir_path
 from medbridge.harness.answers import grade
 from medbridge.harness.metrics import PASS_KS, pass_at_k, weighted_mean

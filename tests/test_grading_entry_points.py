@@ -6,7 +6,6 @@ through lmms-eval's own scoring step on the real tasks built from our YAMLs."""
 import sys
 
 import pytest
-
 from medbridge.harness.answers import grade
 
 RESPONSES = [
@@ -21,7 +20,6 @@ RESPONSES = [
 @pytest.fixture(scope="module")
 def built_tasks(sample_root):
     from lmms_eval.tasks import get_task_dict
-
     from medbridge.harness.task_index import task_manager
 
     mp = pytest.MonkeyPatch()

@@ -4,7 +4,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
 from medbridge.harness.errors import ConfigError, CorruptDataError, DataNotFoundError
 from medbridge.harness.sources import medmnist

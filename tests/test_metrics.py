@@ -2,7 +2,6 @@ import math
 from itertools import combinations
 
 import pytest
-
 from medbridge.harness.metrics import mean_and_stderr, pass_at_k, question_scores, weighted_mean
 
 
@@ -89,7 +88,6 @@ def test_exact_mean_and_stderr_do_not_depend_on_the_order_questions_arrive_in():
 
 def test_lmms_eval_reports_the_exact_stderr_for_medbridge_tasks():
     import lmms_eval.evaluator_utils as evaluator_utils
-
     from medbridge.harness.metrics import exact_mean, exact_stderr
     from medbridge.harness.plugin import install_exact_stderr
 

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, tasks_dir_path
 from medbridge.harness.cli import main
 from medbridge.harness.errors import ConfigError

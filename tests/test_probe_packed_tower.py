@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 from medbridge.harness.probe.features import VisionTower, extract
-from medbridge.harness.probe.packed_tower import ATTENTION_NAME, dispatched_ops as _ops, enable_packed_forward, packed_sdpa
+from medbridge.harness.probe.packed_tower import ATTENTION_NAME, enable_packed_forward, packed_sdpa
+from medbridge.harness.probe.packed_tower import dispatched_ops as _ops
 
 
 def _per_segment(q, k, v, bounds):

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import run_cli
+from conftest import _free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +75,7 @@ def test_two_cpu_processes_give_byte_identical_records_on_an_uneven_split(tmp_pa
             "--gen-kwargs", "max_new_tokens=24", "--batch-size", "4", "--limit", "7"]
     one = run_cli(["medbridge", *base, "--output", str(tmp_path / "one")], env={"MEDBRIDGE_CACHE": str(tmp_path / "cache-one")})
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run_cli(["torchrun", "--nproc_per_node", "2", "-m", "medbridge.harness", *base, "--output", str(tmp_path / "two")], env={"MEDBRIDGE_CACHE": str(tmp_path / "cache-two")})
+    two = run_cli(["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "medbridge.harness", *base, "--output", str(tmp_path / "two")], env={"MEDBRIDGE_CACHE": str(tmp_path / "cache-two")})
     assert two.returncode == 0, two.stderr[-3000:]
     # really sharded over two ranks, each generating its own share
     assert "medbridge (rank 0): 0 of 8 questions" in two.stderr and "medbridge (rank 1): " in two.stderr

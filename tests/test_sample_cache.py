@@ -4,10 +4,9 @@ before it (other n, fresh runs), and a rerun on a full cache prepares nothing fo
 import sqlite3
 
 import pytest
-from test_backends import DOCS, SAMPLED, FakeBackend, make_requests, texts
-
 from medbridge.harness.answers import grade
 from medbridge.harness.metrics import question_scores
+from test_backends import DOCS, SAMPLED, FakeBackend, make_requests, texts
 
 OPTIONS = ["normal", "mass", "effusion", "nodule"]
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.staging import MANIFEST, STAGE, StagedOutput
@@ -85,7 +84,6 @@ def test_a_run_killed_right_after_lmms_eval_wrote_its_results_leaves_nothing_and
 ):
     from lmms_eval.loggers import EvaluationTracker
     from lmms_eval.tasks import TaskManager
-
     from medbridge.harness.plugin import _builtin_dir
     from medbridge.harness.runner import evaluate
 

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from medbridge.harness import lmms_hooks
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.plugin import _builtin_dir, merge_task_index, tasks_dir

@@ -188,10 +188,9 @@ def _weights(folder: Path) -> dict:
 
 
 def test_resume_loads_the_checkpoint_weights_through_the_model_key_mapping(sft_run, tiny_model, tmp_path):
+    from medbridge.training.checkpoints import load_checkpoint_weights
     from safetensors.torch import load_file, save_file
     from transformers import AutoModelForImageTextToText
-
-    from medbridge.training.checkpoints import load_checkpoint_weights
 
     checkpoint = sft_run[0] / "checkpoints" / "checkpoint-2"  # step 1 ran at warm-up lr 0
     saved = load_file(str(checkpoint / "model.safetensors"))

@@ -3,7 +3,6 @@
 from collections import Counter
 
 import pytest
-
 import vqa_fixtures as fx
 from conftest import shared_file
 from medbridge.harness.errors import ConfigError, CorruptDataError, DataNotFoundError
@@ -349,7 +348,6 @@ def test_real_vqa_rad_test_file_is_not_a_train_split(monkeypatch):
 
 def test_eval_refuses_slake_validate_json_as_the_test_set_before_the_model_loads(capsys, tmp_path, tiny_model, monkeypatch):
     import lmms_eval.evaluator
-
     from medbridge.harness.cli import main
 
     monkeypatch.setattr(lmms_eval.evaluator, "simple_evaluate", lambda *a, **k: pytest.fail("lmms-eval was started"))

@@ -63,13 +63,12 @@ class MedbridgeHF(KSampleBackend):
         if unknown:
             raise TypeError(f"medbridge_hf: unknown model_args {sorted(unknown)}")
         super().__init__(seed=seed, batch_size=batch_size, cache=cache, cache_path=cache_path, fresh=fresh, max_new_tokens=max_new_tokens)
-        from accelerate import Accelerator
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         # Data parallel, one full model per process. torchrun (CPU: gloo; GPU: nccl) starts the
         # process group before lmms-eval builds the model; `accelerate launch` (GPUs) through
         # its Accelerator. lmms-eval shards the questions by this rank / world size.
         import torch.distributed as dist
+        from accelerate import Accelerator
+        from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.accelerator = Accelerator()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:

@@ -10,7 +10,21 @@ import argparse
 import sys
 
 from ..errors import MedbridgeError
-from . import baseline_cmd, data_cmd, demo_cmd, diagnose_cmd, eval_cmd, judge_cmd, leaderboard_cmd, probe_cmd, recipe_cmd, study_cmd, tasks_cmd, tiny_cmd, train_cmd
+from . import (
+    baseline_cmd,
+    data_cmd,
+    demo_cmd,
+    diagnose_cmd,
+    eval_cmd,
+    judge_cmd,
+    leaderboard_cmd,
+    probe_cmd,
+    recipe_cmd,
+    study_cmd,
+    tasks_cmd,
+    tiny_cmd,
+    train_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,6 @@ import math
 
 import datasets
 import evaluate
-
 from medbridge.harness.metrics import pass_at_k
 
 _CITATION = """\

@@ -13,7 +13,7 @@ from pathlib import Path
 from ...answers import LETTERS
 from ...errors import CorruptDataError, DataNotFoundError
 from .common import VQAItem, letter_of
-from .locations import check_file_split, file_split, hf_table, hub_dataset, hub_snapshot, unpacked, undecoded
+from .locations import check_file_split, file_split, hf_table, hub_dataset, hub_snapshot, undecoded, unpacked
 
 HUB_ID, HUB_CONFIG = "TsinghuaC3I/MedXpertQA", "MM"
 _CHOICES_TAIL = re.compile(r"\s*Answer Choices:.*$", re.DOTALL)
