@@ -161,11 +161,12 @@ def teach_answer_format(model, processor, steps: int = 120, batch: int = 8, seed
 
     from .answers import format_answer, letter_of_index
     from .prompt import mcq_messages
-    from .sources.medmnist import DATASETS, class_names
+    from .sources.catalogue import MEDMNIST
+    from .sources.medmnist import class_names
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    questions = [(d.question, class_names(d.flag)) for d in DATASETS.values()]
+    questions = [(d.question, class_names(d.flag)) for d in MEDMNIST.values()]
     tok = processor.tokenizer
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()

@@ -6,7 +6,7 @@ import pytest
 from medbridge.harness import lmms_hooks
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.plugin import _builtin_dir, merge_task_index, tasks_dir
-from medbridge.harness.sources.medmnist import DATASETS
+from medbridge.harness.sources.catalogue import MEDMNIST as DATASETS
 from medbridge.harness.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_config, task_manager
 
 

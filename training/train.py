@@ -41,7 +41,7 @@ def _processor(model: str, trust_remote_code: bool, kwargs: dict | None = None):
 
 def _trained_on(data) -> list[str]:
     if data.source == "medmnist":
-        from medbridge.harness.sources.medmnist import lookup
+        from medbridge.harness.sources.catalogue import lookup
 
         return sorted({lookup(d).name for d in data.datasets})
     return sorted(Path(d).stem if data.source == "jsonl" else d for d in data.datasets)

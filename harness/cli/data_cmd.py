@@ -39,8 +39,9 @@ def add_parser(sub) -> None:
 def _medmnist_row(name: str, root, size) -> str:
     from ..errors import MedbridgeError
     from ..sources import medmnist
+    from ..sources.catalogue import lookup
 
-    ds = medmnist.lookup(name)
+    ds = lookup(name)
     try:
         path = medmnist.check_available(name, root=root, size=size)
         _, labels = medmnist.load_split(ds.flag, "test", root=root, size=size)
@@ -61,9 +62,9 @@ def _vqa_row(row: dict) -> str:
 def list_data(args) -> int:
     from ..errors import MedbridgeError
     from ..sources import vqa
-    from ..sources.medmnist import DATASETS
+    from ..sources.catalogue import MEDMNIST
 
-    for name in sorted(DATASETS):
+    for name in sorted(MEDMNIST):
         print(_medmnist_row(name, args.data_root, args.size))
     for bench in vqa.BENCHMARKS:
         try:
@@ -74,7 +75,7 @@ def list_data(args) -> int:
 
 
 def check(args) -> int:
-    from ..sources import medmnist, vqa
+    from ..sources import catalogue, medmnist, vqa
 
     problems_total = 0
     for name in args.names:
@@ -88,11 +89,11 @@ def check(args) -> int:
             problems_total += len(problems)
         else:
             short = name.removeprefix("medmnist_")
-            if short not in medmnist.DATASETS and short not in medmnist.BY_FLAG:
+            if short not in catalogue.MEDMNIST and short not in catalogue.MEDMNIST_BY_FLAG:
                 from ..errors import ConfigError
 
-                raise ConfigError(f"unknown benchmark {name!r}", fix=f"VQA: {', '.join(vqa.BENCHMARKS)}; MedMNIST: {', '.join(sorted(medmnist.DATASETS))}")
-            ds = medmnist.lookup(short)
+                raise ConfigError(f"unknown benchmark {name!r}", fix=f"VQA: {', '.join(vqa.BENCHMARKS)}; MedMNIST: {', '.join(sorted(catalogue.MEDMNIST))}")
+            ds = catalogue.lookup(short)
             medmnist.check_available(short, root=args.data_root, size=args.size)
             for split in medmnist.SPLITS:  # every member decompressed once: a damaged one is named
                 medmnist.load_split(ds.flag, split, root=args.data_root, size=args.size)
@@ -105,9 +106,9 @@ def check(args) -> int:
 
 def download(args) -> int:
     from ..sources import medmnist
-    from ..sources.medmnist import DATASETS
+    from ..sources.catalogue import MEDMNIST
 
-    for name in sorted(DATASETS) if args.names == ["all"] else args.names:
+    for name in sorted(MEDMNIST) if args.names == ["all"] else args.names:
         print(medmnist.download(name, size=args.size, root=args.data_root))
     return 0
 

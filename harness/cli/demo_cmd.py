@@ -28,7 +28,7 @@ def run(args) -> int:
     from ..atomic_write import write_text_atomic
     from ..report import results_table
     from ..runner import evaluate
-    from ..sources import medmnist
+    from ..sources import catalogue, medmnist
     from ..sources.medmnist_sample import write_sample
     from ..tiny_model import build_tiny_qwen2_5_vl
 
@@ -41,8 +41,8 @@ def run(args) -> int:
     limit = args.limit
     if args.real:
         data_root = work / "medmnist"
-        for name in sorted(medmnist.DATASETS):
-            if not (data_root / medmnist.file_name(medmnist.DATASETS[name].flag, args.size)).is_file():
+        for name in sorted(catalogue.MEDMNIST):
+            if not (data_root / medmnist.file_name(catalogue.MEDMNIST[name].flag, args.size)).is_file():
                 print(f"[demo] downloading {name} ({args.size} px)", file=sys.stderr)
                 medmnist.download(name, size=args.size, root=data_root)
         limit = limit or 8

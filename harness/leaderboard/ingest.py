@@ -37,14 +37,14 @@ def default_name(model_id: str) -> str:
 def canonical_dataset(name: str) -> str:
     """Training-set names as the transfer table compares them: MedMNIST ``organa`` /
     ``medmnist_organa`` / ``OrganAMNIST`` all become ``organa``; anything else lower-cased."""
-    from ..sources.medmnist import BY_FLAG, DATASETS
+    from ..sources.catalogue import MEDMNIST, MEDMNIST_BY_FLAG
 
     key = name.strip().lower()
     key = key.removeprefix("medmnist_").removesuffix("_passk")
-    if key in DATASETS:
+    if key in MEDMNIST:
         return key
-    if key in BY_FLAG:
-        return BY_FLAG[key].name
+    if key in MEDMNIST_BY_FLAG:
+        return MEDMNIST_BY_FLAG[key].name
     return key
 
 

@@ -8,24 +8,18 @@ from __future__ import annotations
 
 import math
 
-from ..sources.medmnist import DATASETS
+from ..sources.catalogue import MEDMNIST, MEDMNIST_LABELS, MODALITIES, VQA_BENCHMARKS, VQA_LABELS
 from .cells import fmt_cell, metric_cell
 from .diagnose import DEFAULT_GAP, DEFAULT_K, DEFAULT_TAU, diagnose
-from .paper import CITATION, VQA_ORDER
+from .paper import CITATION
 from .plots import Curve, Delta, passk_curves, scatter, transfer_deltas
 from .rows import Column, cell_for, group_rows, metric_table, model_label, parent_row, source_label
 
-LABELS = {
-    "breast": "Breast", "chest": "Chest", "pneumonia": "Pneumonia", "organa": "OrganA", "organc": "OrganC", "organs": "OrganS",
-    "blood": "Blood", "path": "Path", "tissue": "Tissue", "derma": "Derma", "oct": "OCT", "retina": "Retina",
-}  # fmt: skip
-MODALITIES = {"radiology": "Radiology", "microscopy": "Microscopy", "visible_light": "Visible light photography"}
-VQA_LABELS = dict(zip(VQA_ORDER, ("PMC", "MMMU", "MedX-M", "PathVQA", "SLAKE", "VQA-Rad")))
 REGIMES = ("in-domain", "within-modality", "cross-modality", "other")
 
 
 def _medmnist_columns(prefixes: tuple[str, ...], metric: str) -> list[Column]:
-    return [Column(LABELS[name], tuple(p + name for p in prefixes), metric) for name in DATASETS]
+    return [Column(MEDMNIST_LABELS[name], tuple(p + name for p in prefixes), metric) for name in MEDMNIST]
 
 
 def vision_probes(records: list[dict]) -> tuple[dict, dict]:
@@ -41,14 +35,14 @@ def medmnist_acc1(records: list[dict]) -> tuple[dict, dict]:
     table = metric_table(records, _medmnist_columns(("medmnist_",), "acc@1"), CITATION)
     # perception vs answering: where a model has both a probe score and Acc@1 on a dataset
     points = []
-    tasks = {f"{p}{n}" for n in DATASETS for p in ("probe_medmnist_", "medmnist_")}
+    tasks = {f"{p}{n}" for n in MEDMNIST for p in ("probe_medmnist_", "medmnist_")}
     for row in group_rows(records, tasks):
         group = row.model + (" (reported)" if row.kind == "reported" else "")
-        for name in DATASETS:
+        for name in MEDMNIST:
             probe = metric_cell(row.records.get(f"probe_medmnist_{name}"), "acc")
             acc = metric_cell(row.records.get(f"medmnist_{name}"), "acc@1")
             if probe.value is not None and acc.value is not None:
-                points.append((LABELS[name], probe.value, acc.value, group))
+                points.append((MEDMNIST_LABELS[name], probe.value, acc.value, group))
     plots = {}
     if points:
         plots["probe_vs_acc1.png"] = scatter(
@@ -67,9 +61,9 @@ def _passk_sections(records: list[dict]) -> list[tuple[str, str, list[tuple[str,
     sampled = {r["task"]["name"].removesuffix("_passk") for r in records if r["task"]["name"].endswith("_passk")}
     sections = []
     for modality, title in MODALITIES.items():
-        tasks = [(f"medmnist_{n}", LABELS[n]) for n, d in DATASETS.items() if d.modality == modality and f"medmnist_{n}" in sampled]
+        tasks = [(f"medmnist_{n}", MEDMNIST_LABELS[n]) for n, d in MEDMNIST.items() if d.modality == modality and f"medmnist_{n}" in sampled]
         sections.append((modality, f"MedMNIST — {title}", tasks))
-    sections.append(("medvqa", "Medical VQA", [(t, VQA_LABELS[t]) for t in VQA_ORDER if t in sampled]))
+    sections.append(("medvqa", "Medical VQA", [(t, VQA_LABELS[t]) for t in VQA_BENCHMARKS if t in sampled]))
     known = {t for _, _, tasks in sections for t, _ in tasks}
     sections.append(("other", "Other tasks", [(t, t) for t in sorted(sampled - known)]))
     return [s for s in sections if s[2]]
@@ -119,8 +113,8 @@ def _mean(values: list[float]) -> float:
 
 
 def medvqa(records: list[dict]) -> tuple[dict, dict]:
-    columns = [Column(VQA_LABELS[t], (t,), "acc@1") for t in VQA_ORDER]
-    rows = group_rows(records, {*VQA_ORDER, "medvqa"})
+    columns = [Column(VQA_LABELS[t], (t,), "acc@1") for t in VQA_BENCHMARKS]
+    rows = group_rows(records, {*VQA_BENCHMARKS, "medvqa"})
     body, notes = [], []
     for row in rows:
         cells = [cell_for(row, rows, c) for c in columns]
@@ -151,20 +145,20 @@ def regime(eval_task: str, trained_on: tuple[str, ...]) -> str:
     name = eval_task.removeprefix("medmnist_")
     if name in trained_on or eval_task in trained_on:
         return "in-domain"
-    if name in DATASETS and any(t in DATASETS for t in trained_on):
-        modalities = {DATASETS[t].modality for t in trained_on if t in DATASETS}
-        return "within-modality" if DATASETS[name].modality in modalities else "cross-modality"
+    if name in MEDMNIST and any(t in MEDMNIST for t in trained_on):
+        modalities = {MEDMNIST[t].modality for t in trained_on if t in MEDMNIST}
+        return "within-modality" if MEDMNIST[name].modality in modalities else "cross-modality"
     return "other"
 
 
 def _label(task: str) -> str:
-    return LABELS.get(task.removeprefix("medmnist_"), VQA_LABELS.get(task, task))
+    return MEDMNIST_LABELS.get(task.removeprefix("medmnist_"), VQA_LABELS.get(task, task))
 
 
 def rl_transfer(records: list[dict], k: int = DEFAULT_K) -> tuple[dict, dict]:
     measured = [r for r in records if r["provenance"]["kind"] == "measured"]
     rows = group_rows(measured)
-    order = {t: i for i, t in enumerate([f"medmnist_{n}" for n in DATASETS] + list(VQA_ORDER))}
+    order = {t: i for i, t in enumerate([f"medmnist_{n}" for n in MEDMNIST] + list(VQA_BENCHMARKS))}
     body, deltas = [], []
     for row in rows:
         parent = parent_row(row, rows)

@@ -15,11 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..records import SCHEMA
+from ..sources.catalogue import MEDMNIST_ORDER, VQA_BENCHMARKS
 from .store import resolve_root, write_record
 
 CITATION = "When Does RL Help Medical VLMs? Disentangling Vision, SFT, and RL Gains (https://medbridgerl.github.io)"
-MEDMNIST_ORDER = ("breast", "chest", "pneumonia", "organa", "organc", "organs", "blood", "path", "tissue", "derma", "oct", "retina")
-VQA_ORDER = ("pmc_vqa", "mmmu_med", "medxpertqa_mm", "pathvqa", "slake", "vqa_rad")
 
 QWEN, OCTOMED, QOQ, OURS = "Qwen2.5-VL-7B-Instruct", "OctoMed-7B", "QoQ-Med-7B", "Ours-7B (paper)"
 # display name -> (model id, parent, stage, trained_on); lineage only where the paper states it
@@ -90,7 +89,7 @@ def paper_records() -> list[dict]:
     for model, row in TABLE2.items():
         records += [reported_record(model, "medmnist_" + name, "acc@1", v, "Table 2") for name, v in zip(MEDMNIST_ORDER, row)]
     for model, row in TABLE3.items():
-        records += [reported_record(model, task, "acc@1", v, "Table 3") for task, v in zip((*VQA_ORDER, "medvqa"), row)]
+        records += [reported_record(model, task, "acc@1", v, "Table 3") for task, v in zip((*VQA_BENCHMARKS, "medvqa"), row)]
     return records
 
 

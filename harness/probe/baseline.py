@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError
-from ..sources import medmnist
+from ..sources import catalogue, medmnist
 from .metrics import score_block
 
 ARCHS = ("resnet18", "resnet50")
@@ -94,7 +94,7 @@ def train_baseline(dataset: str, *, arch: str = "resnet18", size: int = 28, epoc
 
     if epochs < 1 or batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1", fix="pass a positive number")
-    ds = medmnist.lookup(dataset)
+    ds = catalogue.lookup(dataset)
     size = medmnist.resolve_size(size)
     build_resnet(arch, 1, 2, size)  # validates --arch before any data is read
     splits = {s: medmnist.load_split(ds.flag, s, root=data_root, size=size) for s in medmnist.SPLITS}

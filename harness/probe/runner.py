@@ -18,28 +18,26 @@ import numpy as np
 from ..errors import ConfigError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
 from ..host import default_device
-from ..sources import medmnist
+from ..sources import catalogue, medmnist
 from .features import FeatureCache, FeatureKey, LazyTower, VisionTower, default_cache_dir, distributed_state, resolve_dtype, split_features
 from .heads import HEADS, fit_probe
 from .metrics import score_block
 from .records import EVALUATION, build_record, per_doc, scores_to_metrics, summary_line, write_record
 
-MODALITIES = ("radiology", "microscopy", "visible_light")
 
-
-def parse_datasets(spec: str) -> list[medmnist.MedMNISTSet]:
+def parse_datasets(spec: str) -> list[catalogue.MedMNISTSet]:
     """``medmnist`` (all 12), ``medmnist_radiology`` (a modality), or names such as
     ``breast``, ``medmnist_breast``, ``breastmnist``, comma-separated; order kept, no repeats."""
-    chosen: list[medmnist.MedMNISTSet] = []
+    chosen: list[catalogue.MedMNISTSet] = []
     for token in (t.strip().lower() for t in spec.split(",")):
         if not token:
             continue
         if token in ("medmnist", "all"):
-            found = list(medmnist.DATASETS.values())
-        elif token.removeprefix("medmnist_") in MODALITIES:
-            found = [d for d in medmnist.DATASETS.values() if d.modality == token.removeprefix("medmnist_")]
+            found = list(catalogue.MEDMNIST.values())
+        elif token.removeprefix("medmnist_") in catalogue.MODALITIES:
+            found = [d for d in catalogue.MEDMNIST.values() if d.modality == token.removeprefix("medmnist_")]
         else:
-            found = [medmnist.lookup(token.removeprefix("probe_").removeprefix("medmnist_"))]
+            found = [catalogue.lookup(token.removeprefix("probe_").removeprefix("medmnist_"))]
         chosen += [d for d in found if d not in chosen]
     if not chosen:
         raise ConfigError(f"no dataset named in {spec!r}", fix="pass e.g. --tasks medmnist, --tasks breast,pneumonia or --tasks medmnist_radiology")

@@ -13,17 +13,17 @@ from ..errors import ConfigError
 
 
 def _medmnist_flag(name: str) -> str | None:
-    from .medmnist import BY_FLAG, DATASETS
+    from .catalogue import MEDMNIST, MEDMNIST_BY_FLAG
 
     key = name.lower().removeprefix("medmnist_")
-    if key in DATASETS:
-        return DATASETS[key].flag
-    return key if key in BY_FLAG else None
+    if key in MEDMNIST:
+        return MEDMNIST[key].flag
+    return key if key in MEDMNIST_BY_FLAG else None
 
 
 def data_env(data: dict[str, str] | None) -> dict[str, str]:
     """``{"vqa_rad": "/data/vqa_rad", "pneumonia": "/x/p.npz"}`` -> the variables to set."""
-    from . import medmnist, vqa
+    from . import catalogue, medmnist, vqa
 
     out = {}
     for name, path in (data or {}).items():
@@ -33,8 +33,8 @@ def data_env(data: dict[str, str] | None) -> dict[str, str]:
         elif name in (*vqa.BENCHMARKS, vqa.UNIFIED):
             out[vqa.env_var(name)] = str(path)
         else:
-            known = [*vqa.BENCHMARKS, vqa.UNIFIED, *sorted(medmnist.DATASETS)]
+            known = [*vqa.BENCHMARKS, vqa.UNIFIED, *sorted(catalogue.MEDMNIST)]
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"unknown benchmark {name!r} in --data", fix=f"{hint}VQA: {', '.join([*vqa.BENCHMARKS, vqa.UNIFIED])}; MedMNIST: {', '.join(sorted(medmnist.DATASETS))}")
+            raise ConfigError(f"unknown benchmark {name!r} in --data", fix=f"{hint}VQA: {', '.join([*vqa.BENCHMARKS, vqa.UNIFIED])}; MedMNIST: {', '.join(sorted(catalogue.MEDMNIST))}")
     return out

@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..answers import letter_of_index
 from ..errors import ConfigError, CorruptDataError, DataNotFoundError
+from .catalogue import MEDMNIST_BY_FLAG, lookup
 from .mcq import MCQDoc
 
 SIZES = (28, 64, 128, 224)
@@ -40,35 +40,6 @@ SPLITS = ("train", "val", "test")
 # Fixed so every model is scored on the same questions; change it only to study subset variance.
 SUBSET_SEED = 0
 
-
-@dataclass(frozen=True)
-class MedMNISTSet:
-    flag: str
-    name: str  # short task name: medmnist_<name>
-    modality: str  # the paper's table grouping
-    question: str
-
-
-# Modalities as grouped in the paper's Tables 1-2 (OCT sits under visible-light photography there).
-DATASETS = {
-    d.name: d
-    for d in [
-        MedMNISTSet("breastmnist", "breast", "radiology", "What does this breast ultrasound image show?"),
-        MedMNISTSet("chestmnist", "chest", "radiology", "Which finding is present in this chest X-ray?"),
-        MedMNISTSet("pneumoniamnist", "pneumonia", "radiology", "What does this pediatric chest X-ray show?"),
-        MedMNISTSet("organamnist", "organa", "radiology", "Which organ is shown in this axial abdominal CT image?"),
-        MedMNISTSet("organcmnist", "organc", "radiology", "Which organ is shown in this coronal abdominal CT image?"),
-        MedMNISTSet("organsmnist", "organs", "radiology", "Which organ is shown in this sagittal abdominal CT image?"),
-        MedMNISTSet("bloodmnist", "blood", "microscopy", "Which type of blood cell is shown in this microscopy image?"),
-        MedMNISTSet("pathmnist", "path", "microscopy", "Which tissue type is shown in this colorectal histology image?"),
-        MedMNISTSet("tissuemnist", "tissue", "microscopy", "Which kidney cell type is shown in this microscopy image?"),
-        MedMNISTSet("dermamnist", "derma", "visible_light", "What is the diagnosis for this dermatoscopic image?"),
-        MedMNISTSet("octmnist", "oct", "visible_light", "What does this retinal OCT image show?"),
-        MedMNISTSet("retinamnist", "retina", "visible_light", "What is the diabetic retinopathy grade of this fundus image?"),
-    ]
-}
-BY_FLAG = {d.flag: d for d in DATASETS.values()}
-
 RETINA_GRADES = [
     "grade 0: no diabetic retinopathy",
     "grade 1: mild non-proliferative diabetic retinopathy",
@@ -76,16 +47,6 @@ RETINA_GRADES = [
     "grade 3: severe non-proliferative diabetic retinopathy",
     "grade 4: proliferative diabetic retinopathy",
 ]
-
-
-def lookup(name_or_flag: str) -> MedMNISTSet:
-    key = name_or_flag.lower()
-    if key in DATASETS:
-        return DATASETS[key]
-    if key in BY_FLAG:
-        return BY_FLAG[key]
-    known = ", ".join(sorted(DATASETS))
-    raise DataNotFoundError(f"unknown MedMNIST dataset {name_or_flag!r}", fix=f"use one of: {known} (or the flag, e.g. breastmnist)")
 
 
 def info(flag: str) -> dict:
@@ -155,7 +116,7 @@ def _missing_file_error(root: Path, flag: str, size: int) -> DataNotFoundError:
     present = [s for s in SIZES if s != size and (root / file_name(flag, s)).is_file()]
     official = {file_name(flag, s) for s in SIZES}
     lookalikes = sorted(p.name for p in root.glob("*.npz") if flag in p.name.lower() and p.name not in official)
-    short = BY_FLAG[flag].name
+    short = MEDMNIST_BY_FLAG[flag].name
     if present:
         sizes = ", ".join(f"{file_name(flag, s)} ({s} px)" for s in present)
         fix = f"found {sizes} instead: set MEDMNIST_SIZE={present[0]} (or --size {present[0]}), or download the {size} px file with `medbridge data download {flag} --size {size}`"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .medmnist import BY_FLAG, class_names, file_name, info
+from .catalogue import MEDMNIST_BY_FLAG
+from .medmnist import class_names, file_name, info
 
 DEFAULT_COUNTS = {"train": 6, "val": 2, "test": 4}  # images per class and split
 
@@ -38,7 +39,7 @@ def write_sample(root: str | Path, flags=None, size: int = 28, counts: dict | No
     root.mkdir(parents=True, exist_ok=True)
     counts = counts or DEFAULT_COUNTS
     written = []
-    for flag in flags or sorted(BY_FLAG):
+    for flag in flags or sorted(MEDMNIST_BY_FLAG):
         rng = np.random.default_rng([seed, sum(map(ord, flag))])
         n_classes = len(class_names(flag))
         channels = info(flag)["n_channels"]

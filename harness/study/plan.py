@@ -77,6 +77,7 @@ class Planner:
         """Make the link folder: the root's npz files and the named files under official names."""
         from ..errors import ConfigError
         from ..sources import medmnist
+        from ..sources.catalogue import lookup
 
         data = self.study.data
         if not data.medmnist_files:
@@ -91,7 +92,7 @@ class Planner:
         for name, path in data.medmnist_files.items():
             if not path.is_file():
                 raise ConfigError(f"data.medmnist_files.{name}: file not found", where=str(path))
-            wanted[medmnist.file_name(medmnist.lookup(name).flag, data.size)] = path
+            wanted[medmnist.file_name(lookup(name).flag, data.size)] = path
         for link_name, target in wanted.items():
             link = folder / link_name
             if link.is_symlink() or link.exists():
@@ -104,7 +105,7 @@ class Planner:
         """Fingerprint of one dataset as this study reads it (MedMNIST: a named file or the root)."""
         if source != "medmnist":
             return keys.source_fingerprint(source, name)
-        from ..sources.medmnist import lookup
+        from ..sources.catalogue import lookup
 
         data = self.study.data
         try:

@@ -190,7 +190,7 @@ def _data(raw: dict, base: Path, where: str) -> DataSettings:
     for key, mapping in (("medmnist_files", files), ("vqa", vqa)):
         if not isinstance(mapping, dict):
             raise ConfigError(f"data.{key} must map names to paths", where=where)
-    from ..sources.medmnist import lookup
+    from ..sources.catalogue import lookup
 
     return DataSettings(
         medmnist_root=_path(root, base, where, "data.medmnist_root") if root else None,

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, DataNotFoundError
+from ..catalogue import VQA_BENCHMARKS
 
-BENCHMARKS = ("pmc_vqa", "mmmu_med", "medxpertqa_mm", "pathvqa", "slake", "vqa_rad")
+BENCHMARKS = VQA_BENCHMARKS
 UNIFIED = "medvlthinker_eval"
 
 
