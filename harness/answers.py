@@ -97,6 +97,17 @@ def match_option_text(text: str, options: list[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def gold_letter(answer: str, options: list[str]) -> str | None:
+    """The letter of a dataset's answer key given as a letter (``C``, any case) or as option
+    text (the grader's text match), else None: how sources turn their gold answers into letters."""
+    text = (answer or "").strip()
+    if not options:
+        return None
+    if len(text) == 1 and text.upper() in option_letters(len(options)):
+        return text.upper()
+    return match_option_text(text, options)
+
+
 def format_answer(letter: str, think: str = "") -> str:
     """The completion the prompt asks for, ``<think>…</think><answer>X</answer>``: the inverse
     of :func:`parse_answer` (SFT targets and the tiny model's format teaching are built here)."""

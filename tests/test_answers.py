@@ -88,3 +88,16 @@ def test_letter_index_helpers_round_trip_and_refuse_bad_input():
         letter_of_index(26)
     assert match_option_text(" Normal,  Benign. ", OPTIONS) == "B"
     assert match_option_text("benign", OPTIONS) is None
+
+
+def test_gold_letter_reads_a_letter_or_an_options_text_as_the_grader_matches_it():
+    from medbridge.harness.answers import gold_letter, parse_answer
+
+    assert gold_letter(" c ", OPTIONS) == "C"
+    assert gold_letter("Normal,  benign.", OPTIONS) == "B"
+    assert gold_letter("E", OPTIONS) is None  # a letter no option has
+    assert gold_letter("benign", OPTIONS) is None  # a fragment is no option's text
+    assert gold_letter("cyst", []) is None
+    assert gold_letter("x", ["x", "X"]) is None  # two options with the same text: ambiguous
+    # the key a source derives from option text is the letter the grader reads from that text
+    assert parse_answer("<answer>Normal,  benign.</answer>", OPTIONS).letter == gold_letter("Normal,  benign.", OPTIONS)

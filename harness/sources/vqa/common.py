@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...answers import match_option_text, option_letters
+from ...answers import letter_of_index, option_letters
 from ...errors import CorruptDataError, DataNotFoundError
 from ..mcq import MCQDoc
 
@@ -71,7 +71,7 @@ def yes_no_options(item: VQAItem) -> tuple[list[str], str, str] | None:
     order = ["Yes", "No"]
     if random.Random(f"{SUBSET_SEED}:{item.id}").random() < 0.5:
         order.reverse()
-    return order, "AB"[order.index(answer.capitalize())], "/".join(order)
+    return order, letter_of_index(order.index(answer.capitalize())), "/".join(order)
 
 
 def to_mcq(items: list[VQAItem], report: ConversionReport) -> list[VQAItem]:
@@ -166,13 +166,3 @@ def to_docs(items: list[VQAItem], benchmark: str) -> list[MCQDoc]:
             )
         )
     return docs
-
-
-def letter_of(answer: str, options: list[str]) -> str | None:
-    """The letter of ``answer`` given as a letter (``C``) or as option text (the grader's match)."""
-    text = (answer or "").strip()
-    if not options:
-        return None
-    if len(text) == 1 and text.upper() in option_letters(len(options)):
-        return text.upper()
-    return match_option_text(text, options)

@@ -10,9 +10,9 @@ import json
 import re
 from pathlib import Path
 
-from ...answers import LETTERS
+from ...answers import LETTERS, gold_letter
 from ...errors import CorruptDataError, DataNotFoundError
-from .common import VQAItem, letter_of
+from .common import VQAItem
 from .locations import check_file_split, file_split, hf_table, hub_dataset, hub_snapshot, undecoded, unpacked
 
 HUB_ID, HUB_CONFIG = "TsinghuaC3I/MedXpertQA", "MM"
@@ -43,7 +43,7 @@ def _item(r: dict, i: int, images: list, where: str, split: str = "test") -> VQA
         id=f"medxpertqa_mm/{split}/{r.get('id', i)}",
         question=_CHOICES_TAIL.sub("", str(r["question"])).strip(),
         answer=label or None,
-        answer_letter=letter_of(label, options) if label else None,
+        answer_letter=gold_letter(label, options) if label else None,
         options=options,
         images=images,
         modality="unknown",

@@ -11,8 +11,9 @@ import ast
 import re
 from pathlib import Path
 
+from ...answers import gold_letter
 from ...errors import CorruptDataError, DataNotFoundError
-from .common import VQAItem, letter_of
+from .common import VQAItem
 from .locations import hf_table, hub_dataset, undecoded
 
 HUB_ID = "MMMU/MMMU"
@@ -45,7 +46,7 @@ def _row_to_item(r: dict, subject: str, split: str, where: str) -> VQAItem | Non
     images = [r[f"image_{n}"] for n in order if 1 <= n <= 7 and r.get(f"image_{n}") is not None]
     if not order:  # no placeholder: keep the images the row has, in column order
         images = [r[c] for c in _IMAGE_COLUMNS if r.get(c) is not None]
-    letter = letter_of(str(r.get("answer") or ""), options)
+    letter = gold_letter(str(r.get("answer") or ""), options)
     return VQAItem(
         id=f"mmmu_med/{split}/{r['id']}",
         question=_PLACEHOLDER.sub(r"[image \1]", r["question"]).strip(),

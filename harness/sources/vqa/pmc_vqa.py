@@ -10,8 +10,9 @@ import csv
 import re
 from pathlib import Path
 
+from ...answers import gold_letter, index_of_letter, option_letters
 from ...errors import CorruptDataError, DataNotFoundError
-from .common import VQAItem, letter_of
+from .common import VQAItem
 from .locations import check_file_split, hf_table, hub_dataset, undecoded
 
 HUB_ID, HUB_CONFIG = "AdaptLLM/biomed-VQA-benchmark", "PMC-VQA"
@@ -40,9 +41,9 @@ def read_release(path: Path, split: str = "test") -> list[VQAItem]:
     figures = next((base / d for d in _FIGURE_DIRS if (base / d).is_dir() and d != "."), base)
     items = []
     for i, r in enumerate(rows):
-        options = [_choice(r[f"Choice {c}"]) for c in "ABCD"]
+        options = [_choice(r[f"Choice {c}"]) for c in option_letters(4)]
         label = (r.get("Answer_label") or "").strip().upper()
-        letter = label if label in ("A", "B", "C", "D") else letter_of(r.get("Answer", ""), options)
+        letter = label if len(label) == 1 and label in option_letters(len(options)) else gold_letter(r.get("Answer", ""), options)
         if letter is None:
             raise CorruptDataError(f"row {i + 2} has no usable answer (Answer_label {label!r})", where=str(csv_path), fix="the CSV is damaged or not a PMC-VQA release CSV")
         items.append(
@@ -66,12 +67,12 @@ def _from_table(tables, origin: str, split: str) -> list[VQAItem]:
     items = []
     for _, table in tables:
         for i, r in enumerate(undecoded(table, "image")):
-            options = [_choice(r[c]) for c in "ABCD"]
-            letter = letter_of(str(r.get("label") or ""), options)
+            options = [_choice(r[c]) for c in option_letters(4)]
+            letter = gold_letter(str(r.get("label") or ""), options)
             if letter is None:
                 raise CorruptDataError(f"row {i} has no usable answer (label {r.get('label')!r})", where=origin)
             question = str(r.get("input") or r.get("question") or "").strip()
-            items.append(VQAItem(id=f"pmc_vqa/{split}/{i:05d}", question=question, answer=options["ABCD".index(letter)], answer_letter=letter, options=options, images=[r["image"]], modality="unknown", question_type="multiple-choice", where=f"{origin} row {i}"))
+            items.append(VQAItem(id=f"pmc_vqa/{split}/{i:05d}", question=question, answer=options[index_of_letter(letter)], answer_letter=letter, options=options, images=[r["image"]], modality="unknown", question_type="multiple-choice", where=f"{origin} row {i}"))
     return items
 
 
