@@ -80,10 +80,24 @@ def split_breakdowns(metrics: dict) -> tuple[dict, dict]:
     return scalar, {k: v["value"] for k, v in metrics.items() if isinstance(v["value"], dict)}
 
 
+def utc_now() -> str:
+    """A record's ``date``: UTC, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_record(*, model: dict, task: dict, data: dict, metrics: dict, provenance: dict, versions: dict, date: str | None, **fields) -> dict:
+    """The one constructor of a ``medbridge.record/1`` dict, for every kind (eval, probe,
+    baseline, reported): the fields all kinds share, plus the kind's own ``fields`` (counts,
+    generation settings, a ``probe``/``baseline`` block, ``per_doc``...). Files are written
+    key-sorted, so the order of ``fields`` never shows in them."""
+    return {"schema": SCHEMA, "model": model, "task": task, "data": data, "metrics": metrics, **fields,
+            "provenance": provenance, "versions": versions, "date": date}
+
+
 def build_records(results: dict, *, model: str, fingerprint: str, backend: str, model_args: str, data: dict, date: str | None = None) -> list[dict]:
     """One record per evaluated task (groups are derived from tasks, so they get none);
     ``data`` maps each task to what describes its data (source, location, protocol, counts)."""
-    date = date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    date = date or utc_now()
     versions = software_versions()
     records = []
     for task, config in sorted(results["configs"].items()):
@@ -96,28 +110,23 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
         metrics, breakdowns = split_breakdowns(task_metrics(results["results"][task]))
         judge = judge_block(breakdowns.pop("judge", None))  # who judged, how often it failed (mode "off": nobody)
         records.append(
-            {
-                "schema": SCHEMA,
-                "model": {"id": model, "fingerprint": fingerprint, "backend": backend, "model_args": model_args},
-                "task": {
-                    "name": task,
-                    "config_hash": task_config_hash(config),
-                    "version": (config.get("metadata") or {}).get("version"),
-                    "split": config.get("test_split"),
-                },
-                "generation": generation,
-                "data": data.get(task, {}),
-                "n_docs": n["effective"],
-                "n_docs_available": n["original"],
-                "n_samples": n["effective"] * repeats,
-                "limited": n["effective"] < n["original"],
-                "metrics": metrics,
-                "breakdown": breakdowns,
-                "judge": judge,
-                "provenance": {"kind": "measured", "how": "medbridge eval (lmms-eval)"},
-                "versions": versions,
-                "date": date,
-            }
+            make_record(
+                model={"id": model, "fingerprint": fingerprint, "backend": backend, "model_args": model_args},
+                task={"name": task, "config_hash": task_config_hash(config), "version": (config.get("metadata") or {}).get("version"),
+                      "split": config.get("test_split")},
+                data=data.get(task, {}),
+                metrics=metrics,
+                provenance={"kind": "measured", "how": "medbridge eval (lmms-eval)"},
+                versions=versions,
+                date=date,
+                generation=generation,
+                n_docs=n["effective"],
+                n_docs_available=n["original"],
+                n_samples=n["effective"] * repeats,
+                limited=n["effective"] < n["original"],
+                breakdown=breakdowns,
+                judge=judge,
+            )
         )
     return records
 

@@ -28,7 +28,7 @@ def run(args) -> int:
     from ..host import default_device
     from ..outputs import check_writable_folder
     from ..probe.baseline import baseline_record, train_baseline
-    from ..probe.records import summary_line, write_record
+    from ..probe.records import probe_summary_line, write_probe_record
     from ..sources import medmnist
 
     try:
@@ -47,8 +47,8 @@ def run(args) -> int:
             record = baseline_record(result, args.data_root)
             # One folder per seed when there are several: a leaderboard row holds one record per task.
             folder = Path(args.output) / f"seed{seed}" if len(seeds) > 1 else args.output
-            path = write_record(record, folder, f"{args.arch}_{args.size}px_seed{seed}")
-            print(summary_line(record))
+            path = write_probe_record(record, folder, f"{args.arch}_{args.size}px_seed{seed}")
+            print(probe_summary_line(record))
             published = record["baseline"]["published"]
             if published:
                 verdict = "within" if published["acc_within_tolerance"] else "OUTSIDE"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..records import SCHEMA
+from ..records import make_record
 from ..sources.catalogue import MEDMNIST_ORDER, VQA_BENCHMARKS
 from .store import resolve_root, write_record
 
@@ -64,21 +64,12 @@ def reported_record(model: str, task: str, metric: str, percent: float, where: s
     model_id, parent, stage, trained_on = MODELS[model]
     entry = {"id": model_id, "display_name": model, "fingerprint": None, "backend": None, "model_args": None}
     entry.update({k: v for k, v in (("parent", parent), ("stage", stage), ("trained_on", trained_on)) if v is not None})
-    return {
-        "schema": SCHEMA,
-        "model": entry,
-        "task": {"name": task, "config_hash": None, "version": None},
-        "generation": {},
-        "data": {},
-        "n_docs": None,
-        "n_docs_available": None,
-        "n_samples": None,
-        "limited": False,
-        "metrics": {metric: {"value": round(percent / 100, 6), "stderr": None, "filter": None}},
-        "provenance": {"kind": "reported", "citation": CITATION, "where": where, "note": NOTES[where]},
-        "versions": {},
-        "date": None,
-    }
+    return make_record(
+        model=entry, task={"name": task, "config_hash": None, "version": None}, data={},
+        metrics={metric: {"value": round(percent / 100, 6), "stderr": None, "filter": None}},
+        provenance={"kind": "reported", "citation": CITATION, "where": where, "note": NOTES[where]}, versions={}, date=None,
+        generation={}, n_docs=None, n_docs_available=None, n_samples=None, limited=False,
+    )
 
 
 def paper_records() -> list[dict]:

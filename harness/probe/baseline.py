@@ -169,7 +169,7 @@ def train_baseline(dataset: str, *, arch: str = "resnet18", size: int = 28, epoc
 
 
 def baseline_record(result: dict, data_root=None) -> dict:
-    from .records import build_record, metric, per_doc, scores_to_metrics
+    from .records import build_probe_record, metric, per_doc, scores_to_metrics
 
     ds, s = result["dataset"], result["settings"]
     metrics = scores_to_metrics(result["balanced"], result["full"], result["val"], result["multi_label"])
@@ -190,7 +190,7 @@ def baseline_record(result: dict, data_root=None) -> dict:
     data = {"source": "medmnist", "dataset": ds.flag, "size": s["size"], "medmnist_root": str(medmnist.resolve_root(data_root)),
             "n_train": result["n"]["train"], "n_val": result["n"]["val"], "n_test": result["n"]["test"], "subset_seed": medmnist.SUBSET_SEED}
     config = {"recipe": RECIPE, **{k: s[k] for k in ("arch", "size", "epochs", "batch_size", "lr", "seed")}}
-    return build_record(task=f"baseline_medmnist_{ds.name}", model={"id": s["arch"], "fingerprint": result["weights"], "backend": "torchvision (trained from scratch)"},
+    return build_probe_record(task=f"baseline_medmnist_{ds.name}", model={"id": s["arch"], "fingerprint": result["weights"], "backend": "torchvision (trained from scratch)"},
                         config=config, data=data, n_docs=result["balanced"]["n"], n_docs_full=result["full"]["n"], metrics=metrics,
                         how="medbridge baseline (MedMNIST v2 recipe)", block="baseline", details=details,
                         per_doc=per_doc(result["balanced_rows"], result["test_y"], result["test_scores"], result["multi_label"]))

@@ -19,12 +19,11 @@ leaderboard can compute intervals and paired tests without a sample log.
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 from ..atomic_write import write_json_atomic
 from ..fingerprint import config_hash
-from ..records import SCHEMA, software_versions
+from ..records import make_record, software_versions, utc_now
 from .metrics import binomial_stderr
 
 EVALUATION = {
@@ -71,33 +70,24 @@ def per_doc(rows, y, scores, multi_label: bool = False) -> dict:
     return {"doc_id": [int(i) for i in rows], "target": target, "scores": {"acc": [float(c) for c in correct]}}
 
 
-def build_record(*, task: str, model: dict, config: dict, data: dict, n_docs: int, n_docs_full: int, metrics: dict, how: str, block: str,
-                 details: dict, evaluation: dict | None = None, date: str | None = None, per_doc: dict | None = None) -> dict:
-    return {
-        "schema": SCHEMA,
-        "model": model,
-        "task": {"name": task, "config_hash": config_hash(config), "version": 1},
-        "data": data,
-        "n_docs": n_docs,
-        "n_docs_full": n_docs_full,
-        "metrics": metrics,
-        "evaluation": evaluation or dict(EVALUATION),
-        block: details,
-        "provenance": {"kind": "measured", "how": how},
-        "versions": software_versions(*_PROBE_DISTRIBUTIONS),
-        "date": date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "per_doc": per_doc,
-    }
+def build_probe_record(*, task: str, model: dict, config: dict, data: dict, n_docs: int, n_docs_full: int, metrics: dict, how: str, block: str,
+                       details: dict, evaluation: dict | None = None, date: str | None = None, per_doc: dict | None = None) -> dict:
+    """A probe (``block="probe"``) or baseline (``block="baseline"``) record."""
+    return make_record(
+        model=model, task={"name": task, "config_hash": config_hash(config), "version": 1}, data=data, metrics=metrics,
+        provenance={"kind": "measured", "how": how}, versions=software_versions(*_PROBE_DISTRIBUTIONS), date=date or utc_now(),
+        n_docs=n_docs, n_docs_full=n_docs_full, evaluation=evaluation or dict(EVALUATION), per_doc=per_doc, **{block: details},
+    )
 
 
-def write_record(record: dict, folder: str | Path, variant: str) -> Path:
+def write_probe_record(record: dict, folder: str | Path, variant: str) -> Path:
     """``<folder>/records/<task>.<variant>.json``: one file per (task, head/arch settings)."""
     path = Path(folder) / "records" / f"{record['task']['name']}.{variant}.json"
     write_json_atomic(path, record)
     return path
 
 
-def summary_line(record: dict) -> str:
+def probe_summary_line(record: dict) -> str:
     m = record["metrics"]
 
     def fmt(name):

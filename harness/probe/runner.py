@@ -22,7 +22,7 @@ from ..sources import catalogue, medmnist
 from .features import FeatureCache, FeatureKey, LazyTower, VisionTower, default_cache_dir, distributed_state, resolve_dtype, split_features
 from .heads import HEADS, fit_probe
 from .metrics import score_block
-from .records import EVALUATION, build_record, per_doc, scores_to_metrics, summary_line, write_record
+from .records import EVALUATION, build_probe_record, per_doc, probe_summary_line, scores_to_metrics, write_probe_record
 
 
 def parse_datasets(spec: str) -> list[catalogue.MedMNISTSet]:
@@ -130,12 +130,12 @@ def _fit_and_record(ds, splits, heads, model, fingerprint, tower, size, pooling,
         evaluation = dict(EVALUATION)
         if ds.flag == "chestmnist":
             evaluation = {k: v.replace("of the test split", "of the test split's single-finding rows") for k, v in evaluation.items()}
-        record = build_record(task=f"probe_medmnist_{ds.name}", evaluation=evaluation, model={"id": model, "fingerprint": fingerprint, "backend": "vision-tower"},
+        record = build_probe_record(task=f"probe_medmnist_{ds.name}", evaluation=evaluation, model={"id": model, "fingerprint": fingerprint, "backend": "vision-tower"},
                               config=config, data=data, n_docs=len(balanced), n_docs_full=int(te.sum()), metrics=metrics,
                               how=f"medbridge probe ({head} head on frozen {pooling}-pooled vision-tower features)", block="probe", details=details,
                               per_doc=per_doc(balanced, test_c, test_scores))
         # One folder per head when there are two: a leaderboard row holds one record per task.
-        write_record(record, Path(output) / head if len(heads) > 1 else output, f"{head}_{pooling}_{size}px")
-        echo(summary_line(record))
+        write_probe_record(record, Path(output) / head if len(heads) > 1 else output, f"{head}_{pooling}_{size}px")
+        echo(probe_summary_line(record))
         records.append(record)
     return records
