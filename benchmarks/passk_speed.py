@@ -257,7 +257,7 @@ def count_generate():
 def seed_style_loop(ckpt, docs, k, gen, max_new_tokens, device, pixels):
     """(a): what the paper's inference script does, on the same prompts and images."""
     import torch
-    from medbridge.harness.lmms_hooks import doc_to_text, doc_to_visual
+    from medbridge.harness.lmms.hooks import doc_to_text, doc_to_visual
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     model = AutoModelForImageTextToText.from_pretrained(ckpt, dtype=torch.bfloat16, attn_implementation="sdpa", device_map=device).eval()
@@ -341,10 +341,10 @@ def main():
     import torch
     from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
     from medbridge.harness.backends.hf import MedbridgeHF
-    from medbridge.harness.plugin import tasks_dir
+    from medbridge.harness.lmms.discovery import tasks_dir
+    from medbridge.harness.lmms.task_files import local_index, read_task_yaml
+    from medbridge.harness.lmms.task_index import task_manager
     from medbridge.harness.sources import docs_to_dataset, medmnist
-    from medbridge.harness.task_files import local_index, read_task_yaml
-    from medbridge.harness.task_index import task_manager
 
     config = read_task_yaml(local_index(None, tasks_dir())[args.task]["yaml_path"])
     k = int(config["repeats"])

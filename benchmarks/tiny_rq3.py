@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from medbridge.harness.leaderboard import add_output
     from medbridge.harness.leaderboard.cells import compare
     from medbridge.harness.leaderboard.stats import wilson_interval
-    from medbridge.harness.runner import evaluate
+    from medbridge.harness.lmms.evaluation import evaluate
     from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
     from medbridge.training.train import run
 

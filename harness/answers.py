@@ -1,6 +1,6 @@
 """The one grader: turns a model completion into an option letter and scores it.
 
-Evaluation (``harness.lmms_hooks.process_results``) and the RL reward both call
+Evaluation (``harness.lmms.hooks`` ``process_results``) and the RL reward both call
 :func:`grade`, so a completion that counts as correct in a leaderboard is exactly one that
 earns reward in training.
 

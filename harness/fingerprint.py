@@ -80,6 +80,9 @@ def checkpoint_fingerprint(model: str) -> str:
 
 
 _FUNCTION_REPR = re.compile(r"<function (\S+) at 0x[0-9a-f]+>")
+# Hooks named with their module (Pass@K's ``process_results`` repr, filter classes): the module's
+# place in the package is layout, not a setting, so only the hook's own name is hashed.
+_MEDBRIDGE_PATH = re.compile(r"\bmedbridge\.harness\.(?:\w+\.)*(\w+)")
 
 
 def normalise_task_config(config: dict) -> dict:
@@ -95,7 +98,7 @@ def normalise_task_config(config: dict) -> dict:
         if isinstance(value, list):
             return [norm(v) for v in value]
         if isinstance(value, str):
-            value = _FUNCTION_REPR.sub(r"\1", value)
+            value = _MEDBRIDGE_PATH.sub(r"\1", _FUNCTION_REPR.sub(r"\1", value))
             return "medbridge.tasks/" + value[len(prefix):] if value.startswith(prefix) else value
         return value
 

@@ -20,7 +20,7 @@ RESPONSES = [
 @pytest.fixture(scope="module")
 def built_tasks(sample_root):
     from lmms_eval.tasks import get_task_dict
-    from medbridge.harness.task_index import task_manager
+    from medbridge.harness.lmms.task_index import task_manager
 
     mp = pytest.MonkeyPatch()
     mp.setenv("MEDMNIST_ROOT", str(sample_root))

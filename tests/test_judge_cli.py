@@ -9,7 +9,7 @@ from lb_records import measured
 from medbridge.harness.cli.main import build_parser, main
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.judge.preflight import check_server, judged_tasks
-from medbridge.harness.plugin import tasks_dir
+from medbridge.harness.lmms.discovery import tasks_dir
 
 
 @pytest.fixture(autouse=True)
@@ -100,9 +100,9 @@ def test_calibrate_prints_the_agreement_table_from_records(tmp_path, capsys):
 
 
 def test_eval_with_an_unreachable_judge_stops_before_the_model_loads(tmp_path, tiny_model, sample_root, capsys, monkeypatch):
-    from medbridge.harness import runner
+    from medbridge.harness.lmms import evaluation
 
-    monkeypatch.setattr(runner, "backend_model_args", lambda *a, **k: pytest.fail("the model was about to be loaded"))
+    monkeypatch.setattr(evaluation, "backend_model_args", lambda *a, **k: pytest.fail("the model was about to be loaded"))
     code = main(["eval", "--model", str(tiny_model), "--tasks", "medmnist_breast", "--output", str(tmp_path / "out"), "--data-root", str(sample_root),
                  "--size", "28", "--judge-mode", "all", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "judge"])  # fmt: skip
     assert code == 2

@@ -6,11 +6,11 @@ import re
 
 import pytest
 from judge_servers import CORRECT, INCORRECT, ScriptedJudge, reference_judge
-from medbridge.harness import lmms_hooks
 from medbridge.harness.errors import ConfigError
 from medbridge.harness.judge import task_config
 from medbridge.harness.judge.agreement import agreement, kappa
 from medbridge.harness.judge.hooks import error_rate, judge_summary
+from medbridge.harness.lmms import hooks as mcq_hooks
 
 
 def doc(question="Is there a mass?", answer="A", options=("Yes", "No")):
@@ -45,14 +45,14 @@ RESPONSES = ["<think>x</think><answer>A</answer>", "The answer is A.", "<answer>
 
 def test_mode_off_is_the_rule_grader_alone_and_asks_nothing(judge_env):
     server = judge_env(None)
-    out = lmms_hooks.passk_results(doc(), RESPONSES)
+    out = mcq_hooks.passk_results(doc(), RESPONSES)
     assert out["sample_acc"] == 0.25 and out["no_answer_rate"] == 0.5
     assert "judge" not in out and "judge_error_rate" not in out and not server.requests
 
 
 def test_fallback_judges_only_what_the_rule_grader_cannot_read(judge_env):
     server = judge_env("fallback", default=CORRECT)
-    out = lmms_hooks.passk_results(doc(), RESPONSES)
+    out = mcq_hooks.passk_results(doc(), RESPONSES)
     assert len(server.requests) == 2  # "The answer is A." and "answer: A"
     assert out["sample_acc"] == 0.75 and out["pass@4"] == 1.0
     assert out["no_answer_rate"] == 0.5  # still the rule's
@@ -64,21 +64,21 @@ def test_fallback_judges_only_what_the_rule_grader_cannot_read(judge_env):
 
 def test_all_mode_scores_every_answer_by_the_judge_and_records_the_rule_pairs(judge_env):
     server = judge_env("all", default=reference_judge)
-    out = lmms_hooks.passk_results(doc(), RESPONSES + ["<answer>A</answer>"] * 12)
+    out = mcq_hooks.passk_results(doc(), RESPONSES + ["<answer>A</answer>"] * 12)
     assert len(server.requests) == 4  # 16 samples, 4 distinct extracted answers
     assert out["sample_acc"] == 13 / 16
     entry = out["judge"]
     assert entry["distinct"] == 4 and entry["requests"] == 4 and entry["samples"] == 16 and entry["sent"] == 16
     assert entry["pairs"][:4] == [[True, True], [False, False], [False, False], [False, False]]
     assert entry["mode"] == "all" and entry["model"] == "judge" and entry["template"].startswith("judge_mcq.jinja@")
-    greedy = lmms_hooks.greedy_results(doc(), ["<answer>B</answer>"])
+    greedy = mcq_hooks.greedy_results(doc(), ["<answer>B</answer>"])
     assert greedy["acc@1"] == 0.0 and greedy["judge"]["cache_hits"] == 1 and len(server.requests) == 4  # "B" was judged already
 
 
 def test_a_question_with_a_judge_error_leaves_the_judged_metrics_and_is_counted(judge_env):
     # one request at a time, no retries: the first two distinct answers fail, the other two get verdicts
     judge_env("all", script=[("status", 500)] * 2, MEDBRIDGE_JUDGE_MAX_RETRIES="0", MEDBRIDGE_JUDGE_CONCURRENCY="1")
-    out = lmms_hooks.passk_results(doc(), RESPONSES)
+    out = mcq_hooks.passk_results(doc(), RESPONSES)
     assert not any(k.startswith("pass@") or k == "sample_acc" for k in out)  # excluded, not guessed
     assert out["no_answer_rate"] == 0.5
     assert out["judge_error_rate"] == {"errors": 2, "sent": 4}
@@ -86,7 +86,7 @@ def test_a_question_with_a_judge_error_leaves_the_judged_metrics_and_is_counted(
     assert sorted(out["judge"]["error_kinds"]) == ["http_500"]
     # the breakdown means run over the questions that have the metric
     rows = [{"group": "CT", "scores": {"acc@1": 1.0, "no_answer_rate": 0.0}}, {"group": "CT", "scores": {"no_answer_rate": 1.0}}]
-    assert lmms_hooks.breakdown(rows) == {"CT": {"n": 2, "acc@1": 1.0, "no_answer_rate": 0.5}}
+    assert mcq_hooks.breakdown(rows) == {"CT": {"n": 2, "acc@1": 1.0, "no_answer_rate": 0.5}}
 
 
 def test_kappa_and_error_rates_against_the_rule_on_a_hand_computed_case(judge_env):
@@ -98,7 +98,7 @@ def test_kappa_and_error_rates_against_the_rule_on_a_hand_computed_case(judge_en
         return verdict_of[re.search(r"question \d+", body["messages"][0]["content"]).group(0)]
 
     judge_env("all", default=scripted)
-    items = [lmms_hooks.greedy_results(doc(f"question {i}"), [f"<answer>{'A' if r else 'B'}</answer>"]) for i, r in enumerate(rule)]
+    items = [mcq_hooks.greedy_results(doc(f"question {i}"), [f"<answer>{'A' if r else 'B'}</answer>"]) for i, r in enumerate(rule)]
     assert [x["acc@1"] for x in items] == [float(j) for j in judge]
     summary = judge_summary([x["judge"] for x in items])
     a = summary["agreement"]
@@ -118,12 +118,12 @@ def test_kappa_is_undefined_when_both_graders_give_one_grade():
 
 def test_a_tasks_yaml_metadata_sets_its_mode_and_the_run_setting_overrides_it(tmp_path, monkeypatch):
     from lmms_eval.models.model_utils import usage_metrics
-    from medbridge.harness import plugin
+    from medbridge.harness.lmms import discovery
 
     monkeypatch.delenv("MEDBRIDGE_JUDGE_MODE", raising=False)
     yaml = tmp_path / "t.yaml"
     yaml.write_text("task: judged_by_yaml\nmetadata:\n  version: 1.0\n  judge_mode: fallback\n")
-    monkeypatch.setitem(plugin.TASK_YAMLS, "judged_by_yaml", str(yaml))
+    monkeypatch.setitem(discovery.TASK_YAMLS, "judged_by_yaml", str(yaml))
     usage_metrics.set_task_context("judged_by_yaml")
     try:
         assert task_config.mcq_mode() == "fallback"

@@ -88,8 +88,8 @@ def test_exact_mean_and_stderr_do_not_depend_on_the_order_questions_arrive_in():
 
 def test_lmms_eval_reports_the_exact_stderr_for_medbridge_tasks():
     import lmms_eval.evaluator_utils as evaluator_utils
+    from medbridge.harness.lmms.discovery import install_exact_stderr
     from medbridge.harness.metrics import exact_mean, exact_stderr
-    from medbridge.harness.plugin import install_exact_stderr
 
     install_exact_stderr()  # what the entry point does when lmms-eval loads its models
     stderr_for_metric = evaluator_utils.stderr_for_metric  # the name lmms-eval's TaskOutput calls

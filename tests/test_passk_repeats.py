@@ -26,7 +26,7 @@ def _passk_yaml(folder: Path, name: str, extra: str) -> Path:
 
 
 def _config(path: Path):
-    from medbridge.harness.task_index import task_config
+    from medbridge.harness.lmms.task_index import task_config
 
     return task_config(str(path))
 
@@ -70,7 +70,7 @@ def test_open_ended_passk_tasks_follow_repeats_too(tmp_path):
     path = _user_yaml(tmp_path, "slake_open_pass4", f"include: [{base / '_open_passk.yaml'}, {base / 'slake_open.yaml'}]\ntask: slake_open_pass4\nrepeats: 4\n")
     config = _config(path)
     assert [m for m in _metric_names(config) if m.startswith("pass@")] == ["pass@1", "pass@2", "pass@4"]
-    assert repr(config.process_results) == "medbridge.harness.open_hooks.passk_results(n=4)"
+    assert repr(config.process_results) == "medbridge.harness.lmms.open_hooks.passk_results(n=4)"
 
 
 def test_a_metric_dropped_from_metric_list_is_not_returned(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO
 from medbridge.harness.errors import ConfigError
-from medbridge.harness.staging import MANIFEST, STAGE, StagedOutput
+from medbridge.harness.lmms.staging import MANIFEST, STAGE, StagedOutput
 
 
 def stage_two_files(out):
@@ -84,8 +84,8 @@ def test_a_run_killed_right_after_lmms_eval_wrote_its_results_leaves_nothing_and
 ):
     from lmms_eval.loggers import EvaluationTracker
     from lmms_eval.tasks import TaskManager
-    from medbridge.harness.plugin import _builtin_dir
-    from medbridge.harness.runner import evaluate
+    from medbridge.harness.lmms.discovery import _builtin_dir
+    from medbridge.harness.lmms.evaluation import evaluate
 
     indexed = []
     original_index = TaskManager._get_task_and_group

@@ -4,8 +4,8 @@ lmms-eval does."""
 import yaml
 from lmms_eval import utils
 from lmms_eval.tasks import TaskManager
-from medbridge.harness.plugin import tasks_dir
-from medbridge.harness.task_files import index_folder, local_index, members, read_task_yaml
+from medbridge.harness.lmms.discovery import tasks_dir
+from medbridge.harness.lmms.task_files import index_folder, local_index, members, read_task_yaml
 
 
 def _plain(value):

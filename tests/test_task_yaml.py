@@ -3,11 +3,11 @@
 import os
 
 import pytest
-from medbridge.harness import lmms_hooks
 from medbridge.harness.errors import ConfigError
-from medbridge.harness.plugin import _builtin_dir, merge_task_index, tasks_dir
+from medbridge.harness.lmms import hooks as mcq_hooks
+from medbridge.harness.lmms.discovery import _builtin_dir, merge_task_index, tasks_dir
+from medbridge.harness.lmms.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_config, task_manager
 from medbridge.harness.sources.catalogue import MEDMNIST as DATASETS
-from medbridge.harness.task_index import check_tasks, check_yaml_keys, leaf_tasks, load_yaml, resolve, task_config, task_manager
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def test_passk_variant_takes_sampling_settings_and_keeps_its_dataset(manager):
     assert passk["repeats"] == 16
     assert passk["generation_kwargs"] == {"until": [], "max_new_tokens": 2048, "temperature": 0.7, "top_p": 0.9, "top_k": 0, "do_sample": True}
     built = task_config(manager.task_index["medmnist_oct_passk"]["yaml_path"])  # as lmms-eval builds it
-    assert built.filter_list[0]["filter"] == [{"function": lmms_hooks.AllSamples}]
+    assert built.filter_list[0]["filter"] == [{"function": mcq_hooks.AllSamples}]
     assert [m["metric"] for m in built.metric_list] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "no_answer_rate", "by_modality", "by_question_type", "judge_error_rate", "judge"]
-    assert repr(built.process_results) == "medbridge.harness.lmms_hooks.passk_results(n=16)"
+    assert repr(built.process_results) == "medbridge.harness.lmms.hooks.passk_results(n=16)"
     assert built.reasoning_tags == "none"  # lmms-eval's own <think> stripping is off: the grader reads raw text
     assert greedy["generation_kwargs"]["temperature"] == 0 and "repeats" not in greedy
     assert [m["metric"] for m in greedy["metric_list"]] == ["acc@1", "no_answer_rate", "by_modality", "by_question_type", "judge_error_rate", "judge"]
@@ -93,15 +93,15 @@ IMPORTANT: In <answer>, output ONLY the single option letter, for example <answe
 
 def test_prompt_matches_the_golden_text():
     doc = {"question": DATASETS["breast"].question, "options": ["malignant", "normal, benign"]}
-    assert lmms_hooks.doc_to_text(doc) == GOLDEN_PROMPT
+    assert mcq_hooks.doc_to_text(doc) == GOLDEN_PROMPT
 
 
 def test_process_results_grade_every_sample():
     doc = {"options": ["x", "y"], "answer": "B", "source": "medmnist", "modality": "radiology", "meta": "{}"}
-    greedy = lmms_hooks.greedy_results(doc, ["<answer>B</answer>"])
+    greedy = mcq_hooks.greedy_results(doc, ["<answer>B</answer>"])
     assert greedy == {"acc@1": 1.0, "no_answer_rate": 0.0}  # one modality per MedMNIST task: no breakdown
     samples = ["<answer>A</answer>"] * 12 + ["<answer>B</answer>"] * 2 + ["nothing"] * 2
-    passk = lmms_hooks.passk_results(doc, samples)
+    passk = mcq_hooks.passk_results(doc, samples)
     assert passk["sample_acc"] == 2 / 16 and passk["no_answer_rate"] == 2 / 16
     assert passk["pass@1"] == pytest.approx(0.125)
     assert passk["pass@16"] == 1.0
@@ -114,19 +114,29 @@ def test_vqa_results_carry_breakdown_groups_and_aggregate_per_group():
         {"options": ["Yes", "No"], "answer": "B", "source": "slake", "modality": "CT", "meta": '{"question_type": "Size"}'},
         {"options": ["Yes", "No"], "answer": "A", "source": "slake", "modality": "MRI", "meta": '{"question_type": "Organ"}'},
     ]
-    outs = [lmms_hooks.greedy_results(d, [r]) for d, r in zip(docs, ["<answer>A</answer>", "<answer>A</answer>", "oops"])]
+    outs = [mcq_hooks.greedy_results(d, [r]) for d, r in zip(docs, ["<answer>A</answer>", "<answer>A</answer>", "oops"])]
     assert outs[0]["by_modality"] == {"group": "CT", "scores": {"acc@1": 1.0, "no_answer_rate": 0.0}}
-    by_modality = lmms_hooks.breakdown([o["by_modality"] for o in outs])
+    by_modality = mcq_hooks.breakdown([o["by_modality"] for o in outs])
     assert by_modality == {"CT": {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.0}, "MRI": {"n": 1, "acc@1": 0.0, "no_answer_rate": 1.0}}
-    by_type = lmms_hooks.breakdown([o["by_question_type"] for o in outs])
+    by_type = mcq_hooks.breakdown([o["by_question_type"] for o in outs])
     assert by_type["Organ"] == {"n": 2, "acc@1": 0.5, "no_answer_rate": 0.5}
 
 
 def test_task_config_hash_ignores_function_addresses_and_install_location():
     from medbridge.harness.fingerprint import task_config_hash
 
-    breakdown = lmms_hooks.breakdown  # what lmms-eval holds in process; its results file holds the repr
+    breakdown = mcq_hooks.breakdown  # what lmms-eval holds in process; its results file holds the repr
     live = {"process_results": breakdown, "metric_list": [{"metric": "by_modality", "aggregation": breakdown}], "dataset_kwargs": {"data_files": {"test": str(tasks_dir() / "medmnist" / "_source.jsonl")}}}
     dumped = {"process_results": "<function breakdown at 0x7f00deadbeef>", "metric_list": [{"metric": "by_modality", "aggregation": "<function breakdown at 0x7f11feedface>"}], "dataset_kwargs": {"data_files": {"test": str(tasks_dir() / "medmnist" / "_source.jsonl")}}}
     assert task_config_hash(live) == task_config_hash(dumped)
     assert task_config_hash({**dumped, "repeats": 16}) != task_config_hash(dumped)
+
+
+def test_task_config_hash_ignores_where_in_the_package_a_hook_lives():
+    from medbridge.harness.fingerprint import task_config_hash
+
+    # the same Pass@K task as dumped before and after the hooks moved into harness/lmms/
+    before = {"process_results": "medbridge.harness.lmms_hooks.passk_results(n=16)", "filter_list": [{"filter": [{"function": "<class 'medbridge.harness.lmms_hooks.AllSamples'>"}]}]}
+    after = {"process_results": "medbridge.harness.lmms.hooks.passk_results(n=16)", "filter_list": [{"filter": [{"function": "<class 'medbridge.harness.lmms.hooks.AllSamples'>"}]}]}
+    assert task_config_hash(before) == task_config_hash(after)
+    assert task_config_hash(after) != task_config_hash({**after, "process_results": "medbridge.harness.lmms.hooks.passk_results(n=8)"})

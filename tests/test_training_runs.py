@@ -89,15 +89,15 @@ def test_training_prompt_is_the_evaluation_prompt(tiny_model, sample_root):
     """The chat turn training renders (and the monitor samples from) equals what lmms-eval
     builds for the same doc and medbridge_hf sends to the model."""
     from lmms_eval.api.task import ConfigurableMessagesTask
-    from medbridge.harness import lmms_hooks
     from medbridge.harness.backends.base import KSampleBackend
+    from medbridge.harness.lmms import hooks as mcq_hooks
     from medbridge.harness.prompt import mcq_messages
     from medbridge.harness.sources import docs_to_dataset, load_source_docs
     from medbridge.training.train import _processor
 
     doc = load_source_docs("medmnist", "pneumonia", "test", root=sample_root, size=28)[0]
     row = docs_to_dataset([doc])[0]
-    eval_turn = ConfigurableMessagesTask._build_user_turn(lmms_hooks.doc_to_visual(row), lmms_hooks.doc_to_text(row))
+    eval_turn = ConfigurableMessagesTask._build_user_turn(mcq_hooks.doc_to_visual(row), mcq_hooks.doc_to_text(row))
     hf_messages, _ = KSampleBackend.chat_parts(eval_turn)
     processor = _processor(str(tiny_model), False)
     render = lambda m: processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
@@ -163,7 +163,7 @@ def test_eval_of_a_trained_checkpoint_carries_its_lineage_into_the_leaderboard(c
     """Done means: train sft -> train grpo -> medbridge eval -> leaderboard add with lineage from
     the run card -> the RL row shows its delta against its SFT parent."""
     from medbridge.harness.leaderboard import add_output, build
-    from medbridge.harness.runner import evaluate
+    from medbridge.harness.lmms.evaluation import evaluate
 
     root = tmp_path / "lb"
     for run_dir, name in ((sft_run[0], "tiny-sft"), (care_run[0], "tiny-care")):

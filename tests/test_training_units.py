@@ -58,10 +58,11 @@ def test_shipped_configs_load_with_their_documented_values():
 
 
 def test_accuracy_reward_is_the_evaluation_grader_object():
-    from medbridge.harness import answers, lmms_hooks
+    from medbridge.harness import answers
+    from medbridge.harness.lmms import hooks as mcq_hooks
     from medbridge.training import rewards
 
-    assert rewards.GRADER is answers.grade is lmms_hooks.grade
+    assert rewards.GRADER is answers.grade is mcq_hooks.grade
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import pytest
 import vqa_fixtures as fx
 from conftest import shared_file
 from judge_servers import CORRECT, ScriptedJudge, reference_judge
-from medbridge.harness import open_hooks
 from medbridge.harness.errors import DataNotFoundError
+from medbridge.harness.lmms import open_hooks
 from medbridge.harness.sources import docs_to_dataset, get_source, vqa
 from medbridge.harness.sources.vqa import locations
 from medbridge.harness.sources.vqa_open import load_docs, open_items
@@ -131,8 +131,8 @@ def plain(value):
 
 def test_open_and_noimage_task_yamls_pass_the_key_check_and_inherit_the_right_settings():
     from medbridge.harness import controls
-    from medbridge.harness.plugin import tasks_dir
-    from medbridge.harness.task_index import check_yaml_keys, load_yaml
+    from medbridge.harness.lmms.discovery import tasks_dir
+    from medbridge.harness.lmms.task_index import check_yaml_keys, load_yaml
 
     folder = tasks_dir()
     files = sorted((folder / "vqa_open").glob("[!_]*.yaml")) + sorted((folder / "vqa").glob("*noimage.yaml"))
@@ -148,12 +148,12 @@ def test_open_and_noimage_task_yamls_pass_the_key_check_and_inherit_the_right_se
     passk = configs["slake_open_full_passk"]
     assert passk["repeats"] == 16 and passk["test_split"] == "test" and passk["dataset_name"] == "slake"
     assert passk["generation_kwargs"]["temperature"] == 0.7 and passk["metadata"]["judge_template"] == "judge_open.jinja"
-    from medbridge.harness.task_index import task_config
+    from medbridge.harness.lmms.task_index import task_config
 
     built = task_config(str(folder / "vqa_open" / "slake_open_full_passk.yaml"))  # pass@k written from repeats
     assert [m["metric"] for m in built.metric_list][:8] == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "sample_acc", "exact_match", "token_f1"]
-    assert repr(built.process_results) == "medbridge.harness.open_hooks.passk_results(n=16)"
-    assert plain(configs["vqa_rad_open"]["process_results"]) == "medbridge.harness.open_hooks.greedy_results" and configs["vqa_rad_open"]["test_split"] == "paper"
+    assert repr(built.process_results) == "medbridge.harness.lmms.open_hooks.passk_results(n=16)"
+    assert plain(configs["vqa_rad_open"]["process_results"]) == "medbridge.harness.lmms.open_hooks.greedy_results" and configs["vqa_rad_open"]["test_split"] == "paper"
     assert json.loads(Path(configs["vqa_rad_open"]["dataset_kwargs"]["data_files"]["paper"]).read_text()) == {"medbridge_source": "vqa_open"}
     blind, seeing = plain(configs["pmc_vqa_noimage"]), plain(load_yaml(str(folder / "vqa" / "pmc_vqa.yaml")))
     assert blind.pop("doc_to_visual") == "medbridge.harness.controls.no_image" and blind.pop("task") == "pmc_vqa_noimage"

@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..atomic_write import write_text_atomic
+    from ..lmms.evaluation import evaluate
     from ..report import results_table
-    from ..runner import evaluate
     from ..sources import catalogue, medmnist
     from ..sources.medmnist_sample import write_sample
     from ..tiny_model import build_tiny_qwen2_5_vl

@@ -123,7 +123,7 @@ def run(args) -> int:
 
 def evaluate_from_args(args, judge: dict[str, str] | None = None) -> list[dict]:
     from ..fingerprint import check_checkpoint
-    from ..runner import evaluate
+    from ..lmms.evaluation import evaluate
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     data = {}

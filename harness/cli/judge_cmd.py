@@ -79,7 +79,7 @@ def calibrate(args) -> int:
 def check(args) -> int:
     """One MCQ the judge must call correct and one it must call incorrect."""
     from ..judge.settings import from_env
-    from ..runner import _env
+    from ..lmms.evaluation import _env
 
     with _env(**judge_env(args)):
         from ..judge.client import JudgeClient, JudgeItem

@@ -13,12 +13,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..plugin import tasks_dir
+    from ..lmms.discovery import tasks_dir
 
     if args.action == "path":
         print(tasks_dir())
         return 0
-    from ..task_files import index_folder
+    from ..lmms.task_files import index_folder
 
     index = index_folder(tasks_dir())
     for name in sorted(index):

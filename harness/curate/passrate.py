@@ -125,7 +125,7 @@ def write(rows: list[dict], output: Path, name: str, low: float = 0.0, high: flo
 def sample_and_rate(model: str, tasks: list[str], output: Path, *, split: str | None, n: int | None, **eval_options) -> Path:
     """Evaluate the ``_passk`` tasks (on ``split`` with ``n`` samples: derived task YAMLs under
     ``output/tasks``) into ``output/eval``; return that folder."""
-    from ..runner import evaluate
+    from ..lmms.evaluation import evaluate
     from ..study import tasks as task_yamls
 
     for task in tasks:

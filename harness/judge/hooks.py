@@ -102,7 +102,7 @@ def extra_metrics(entry: dict) -> dict:
 
 
 def mcq_judged(doc, results: list[str], correct: list[bool], answered: list[bool], scores: dict, ks) -> tuple[dict, dict]:
-    """For ``lmms_hooks``: (scores, extra metrics) of one MCQ under the task's judge mode.
+    """For ``lmms.hooks``: (scores, extra metrics) of one MCQ under the task's judge mode.
     Mode ``off`` returns ``scores`` unchanged and no extras."""
     mode = mcq_mode()
     if mode == "off":

@@ -18,7 +18,7 @@ OPEN_SOURCE = "vqa_open"
 
 def judged_tasks(leaves: list[str], manager) -> dict[str, dict]:
     """``{task: {"mode", "template"}}`` for the tasks of this run that a judge will score."""
-    from ..task_index import load_yaml, medbridge_source
+    from ..lmms.task_index import load_yaml, medbridge_source
 
     out = {}
     for task in leaves:

@@ -11,7 +11,7 @@ it accepts (and merges into every request's metadata); medbridge reads two keys 
 ``process_results`` is not told which task it scores, so the hooks ask lmms-eval's task
 context (``usage_metrics.set_task_context``, which the evaluator sets before each task's
 postprocessing so judges can attribute their usage) and find that task's YAML through the
-index medbridge records while lmms-eval builds it (``plugin.TASK_YAMLS``). A run-wide mode
+index medbridge records while lmms-eval builds it (``lmms.discovery.TASK_YAMLS``). A run-wide mode
 (``MEDBRIDGE_JUDGE_MODE`` / ``medbridge eval --judge-mode``) overrides the YAML's.
 """
 
@@ -36,12 +36,12 @@ def current_task() -> str | None:
 def task_metadata(task: str | None, yaml_path: str | None = None) -> dict:
     """The judge keys of a task's ``metadata`` (empty when the task is unknown or sets none)."""
     if yaml_path is None:
-        from ..plugin import TASK_YAMLS
+        from ..lmms.discovery import TASK_YAMLS
 
         yaml_path = TASK_YAMLS.get(task or "")
     if not yaml_path:
         return {}
-    from ..task_index import load_yaml
+    from ..lmms.task_index import load_yaml
 
     metadata = load_yaml(yaml_path).get("metadata")
     if not isinstance(metadata, dict):

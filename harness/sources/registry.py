@@ -1,7 +1,7 @@
 """The source registry: a source name (the ``medbridge_source`` of a task's one-line data file,
 or a training config's ``data.source``) -> a loader of MCQ docs.
 
-Evaluation (``lmms_hooks.source_docs``) and training (``medbridge.training.data``) look sources
+Evaluation (``lmms.hooks.source_docs``) and training (``medbridge.training.data``) look sources
 up here, so a source registered once serves both. A loader is called as
 ``loader(dataset_name, split, **options)`` and returns a list of :class:`MCQDoc`.
 

@@ -153,7 +153,7 @@ def _train(planned: Planned, overrides: list[str], resume: bool) -> None:
 
 
 def run_eval(planner: Planner, planned: Planned) -> dict:
-    from ..runner import evaluate
+    from ..lmms.evaluation import evaluate
 
     started = time.perf_counter()
     target = planner.planned[planned.node.parent]

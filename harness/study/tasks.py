@@ -24,7 +24,7 @@ def local_index() -> dict[str, str]:
     """``{task or group name: yaml path}`` for medbridge's own task folder."""
     from medbridge.tasks import TASKS_DIR
 
-    from ..task_index import load_yaml
+    from ..lmms.task_index import load_yaml
 
     index = {}
     for path in sorted(Path(TASKS_DIR).rglob("*.yaml")):
@@ -38,7 +38,7 @@ def local_index() -> dict[str, str]:
 
 
 def _config(name: str) -> dict | None:
-    from ..task_index import load_yaml
+    from ..lmms.task_index import load_yaml
 
     path = local_index().get(name)
     return load_yaml(path) if path else None
@@ -58,7 +58,7 @@ def leaves(name: str) -> list[str]:
 
 def task_source(task: str) -> tuple[str, str, str] | None:
     """(source, dataset_name, split) of one of medbridge's runnable tasks, else None."""
-    from ..task_index import medbridge_source
+    from ..lmms.task_index import medbridge_source
 
     config = _config(task)
     if config is None:

@@ -1,6 +1,6 @@
 """lmms-eval hooks of the open-ended VQA tasks (``tasks/vqa_open``): prompt, target, scores.
 
-The docs come through ``lmms_hooks.source_docs`` from the ``vqa_open`` source (open questions
+The docs come through ``hooks.source_docs`` from the ``vqa_open`` source (open questions
 of VQA-RAD, SLAKE, PathVQA; :class:`~medbridge.harness.sources.open.OpenDoc`). Every sample is
 scored by the judge against the reference answer (these tasks need a judge; the mode is always
 ``all``), and beside it by exact match and token F1 of the ``<answer>`` tag's content, which
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .answers import _answer_span  # the grader's reading of the last <answer> tag
-from .judge.hooks import extra_metrics, judge_samples, with_judged
-from .judge.prompts import OPEN_TEMPLATE
-from .judge.task_config import template_for
-from .lmms_hooks import _with_breakdown
-from .metrics import pass_ks, question_scores
-from .prompt import render_prompt
+from ..answers import _answer_span  # the grader's reading of the last <answer> tag
+from ..judge.hooks import extra_metrics, judge_samples, with_judged
+from ..judge.prompts import OPEN_TEMPLATE
+from ..judge.task_config import template_for
+from ..metrics import pass_ks, question_scores
+from ..prompt import render_prompt
+from .hooks import _with_breakdown
 
 OPEN_PROMPT = "open_prompt.jinja"
 

@@ -10,12 +10,12 @@ import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from .atomic_write import write_json_atomic
-from .errors import MedbridgeError
-from .fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
-from .judge.preflight import preflight as judge_preflight
-from .outputs import check_writable_folder
-from .records import apply_run_card, build_records, read_run_card, write_records
+from ..atomic_write import write_json_atomic
+from ..errors import MedbridgeError
+from ..fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
+from ..judge.preflight import preflight as judge_preflight
+from ..outputs import check_writable_folder
+from ..records import apply_run_card, build_records, read_run_card, write_records
 from .staging import StagedOutput
 from .task_index import check_tasks, load_yaml, local_tasks, medbridge_source, task_manager
 
@@ -67,7 +67,7 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 
 def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
     """``--data NAME=PATH`` (VQA benchmarks and MedMNIST datasets) as the variables the sources read."""
-    from .sources.data_paths import data_env
+    from ..sources.data_paths import data_env
 
     return data_env(data)
 
@@ -94,7 +94,7 @@ def preflight_data(configs: dict[str, dict]) -> dict[str, dict]:
     """Check local data for medbridge-sourced tasks (``{task: its YAML config}``) before the
     model is loaded, and describe it for the records (MedMNIST settings; VQA location,
     protocol and conversion counts)."""
-    from .sources import medmnist, vqa
+    from ..sources import medmnist, vqa
 
     described = {}
     for task, config in configs.items():
@@ -111,7 +111,7 @@ def preflight_data(configs: dict[str, dict]) -> dict[str, dict]:
                 "protocol": "balanced subset (min class count per class)" if medmnist.resolve_per_class() is None else f"balanced subset, at most {medmnist.resolve_per_class()} per class",
             }
         elif source == "vqa_open":
-            from .sources.vqa_open import open_items
+            from ..sources.vqa_open import open_items
 
             location = vqa.locate(name)
             described[task] = {"source": "vqa_open", "benchmark": name, "where": location.describe(), "split": split}
@@ -131,7 +131,7 @@ def check_records(records: list[dict]) -> None:
     """Refuse records no reader could use. lmms-eval reports a key that process_results returns
     but metric_list lacks as ``"key,filter": []`` (no aggregation ran), which would be written
     as a metric whose value is a list."""
-    from .records import validate_record
+    from ..records import validate_record
 
     for record in records:
         task = record["task"]["name"]
@@ -262,7 +262,7 @@ def _run_lmms_eval(
 ) -> tuple[dict | None, str]:
     from lmms_eval.evaluator import simple_evaluate
 
-    from .host import default_device
+    from ..host import default_device
 
     device = device or default_device()
     executor = _distributed_executor()

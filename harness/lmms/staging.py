@@ -20,10 +20,10 @@ import os
 import shutil
 from pathlib import Path
 
-from .atomic_write import fsync_dir, write_json_atomic
-from .errors import ConfigError
-from .folder_lock import FolderLock
-from .outputs import check_writable_folder
+from ..atomic_write import fsync_dir, write_json_atomic
+from ..errors import ConfigError
+from ..folder_lock import FolderLock
+from ..outputs import check_writable_folder
 
 STAGE = ".medbridge-staging"
 MANIFEST = "COMMITTED"

@@ -6,7 +6,7 @@ metrics depend on its ``repeats`` (pass@k for every power of two k <= n, and n i
 YAML cannot compute, so "repeats is the one knob" needs a hook: lmms-eval has none between
 reading a task's YAML and fixing its metrics, so :func:`install` wraps
 ``TaskConfig.__post_init__`` (a dataclass hook, run once per task). For a task scored by
-medbridge's ``greedy_results`` / ``passk_results`` (``lmms_hooks``, MCQ; ``open_hooks``,
+medbridge's ``greedy_results`` / ``passk_results`` (``hooks``, MCQ; ``open_hooks``,
 open-ended) it
 
 - writes the pass@k lines of ``metric_list`` from ``repeats`` (other lines stay as listed),
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import ConfigError
-from .metrics import exact_mean, pass_ks
+from ..errors import ConfigError
+from ..metrics import exact_mean, pass_ks
 
 _PASS_METRIC = re.compile(r"^pass@\d+$")
 # lmms-eval filters that hand process_results one sample per question instead of all n
@@ -53,9 +53,9 @@ class TaskScorer:
 
 def _hooks() -> dict:
     """medbridge's process_results hooks and what they score (MCQ and open-ended tasks)."""
-    from . import lmms_hooks, open_hooks
+    from . import hooks, open_hooks
 
-    return {lmms_hooks.greedy_results: "greedy", lmms_hooks.passk_results: "passk", open_hooks.greedy_results: "greedy", open_hooks.passk_results: "passk"}
+    return {hooks.greedy_results: "greedy", hooks.passk_results: "passk", open_hooks.greedy_results: "greedy", open_hooks.passk_results: "passk"}
 
 
 def _kind(process_results) -> str | None:

@@ -96,7 +96,7 @@ def install_exact_stderr() -> None:
     """Let lmms-eval report ``metrics.exact_stderr`` for ``metrics.exact_mean``. Idempotent."""
     import lmms_eval.evaluator_utils as evaluator_utils
 
-    from .metrics import exact_mean, exact_stderr
+    from ..metrics import exact_mean, exact_stderr
 
     if getattr(evaluator_utils.stderr_for_metric, "_medbridge", False):
         return

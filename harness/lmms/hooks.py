@@ -19,17 +19,17 @@ import json
 from lmms_eval.api.filter import Filter
 from loguru import logger
 
+from ..answers import grade
+from ..errors import ConfigError, MedbridgeError
+from ..judge.hooks import mcq_judged
+from ..metrics import exact_mean, pass_ks, question_scores
+from ..prompt import render_mcq_prompt
 from . import task_scoring
-from .answers import grade
-from .errors import ConfigError, MedbridgeError
-from .judge.hooks import mcq_judged
-from .metrics import exact_mean, pass_ks, question_scores
-from .prompt import render_mcq_prompt
 
 
 def source_docs(dataset):
     """``process_docs``: swap the one-line source file for the source's MCQ docs."""
-    from .sources import docs_to_dataset, get_source
+    from ..sources import docs_to_dataset, get_source
 
     if len(dataset) != 1 or "medbridge_source" not in dataset.column_names:
         raise ConfigError(

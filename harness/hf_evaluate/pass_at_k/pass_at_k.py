@@ -1,7 +1,7 @@
 """Unbiased pass@k as a Hugging Face ``evaluate`` metric, for use outside lmms-eval.
 
     import evaluate
-    from medbridge.harness.evaluate_metrics import PASS_AT_K
+    from medbridge.harness.hf_evaluate import PASS_AT_K
     metric = evaluate.load(PASS_AT_K)          # a local path: works offline
     metric.compute(predictions=[["A", "B", "A"], ["C", "C", "D"]], references=["A", "D"], k=[1, 2])
 

@@ -16,7 +16,7 @@ import difflib
 import json
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # Keys lmms-eval consumes outside TaskConfig.
 _LOADER_KEYS = {"include", "class"}
@@ -26,7 +26,7 @@ def local_tasks(names: list[str], include_path: list[str] | None = None) -> dict
     """``{runnable task: its YAML config}`` for what ``names`` stand for (groups expanded, order
     kept) when medbridge's folder and ``include_path`` define all of it, else None. Reads the
     YAMLs without lmms-eval, so it can run before anything heavy is imported."""
-    from .plugin import tasks_dir
+    from .discovery import tasks_dir
     from .task_files import local_index, members, read_task_yaml
 
     index = local_index(include_path, tasks_dir())
@@ -44,7 +44,7 @@ def task_manager(include_path=None, local: bool = False):
     and the include folders are indexed (no built-ins: seconds faster)."""
     from lmms_eval.tasks import TaskManager
 
-    from .plugin import install_exact_stderr, install_task_discovery
+    from .discovery import install_exact_stderr, install_task_discovery
 
     install_task_discovery()  # the entry point normally did this already; idempotent
     install_exact_stderr()
@@ -96,7 +96,7 @@ def _scored_by_medbridge(config: dict) -> bool:
     """Whether a task YAML (loaded in lmms-eval's "simple" mode, ``!function`` left as YAML
     nodes) names one of medbridge's process_results."""
     node = str(getattr(config.get("process_results"), "value", config.get("process_results")))
-    return node.startswith(("medbridge.harness.lmms_hooks.", "medbridge.harness.open_hooks."))
+    return node.startswith(("medbridge.harness.lmms.hooks.", "medbridge.harness.lmms.open_hooks."))
 
 
 def task_config(path: str):
@@ -105,7 +105,7 @@ def task_config(path: str):
     from lmms_eval import utils
     from lmms_eval.api.task import TaskConfig
 
-    from . import lmms_hooks  # noqa: F401  (installs task_scoring, as resolving the YAML would)
+    from . import hooks  # noqa: F401  (installs task_scoring, as resolving the YAML would)
 
     try:
         return TaskConfig(**utils.load_yaml_config(path, mode="full"))
