@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from medbridge.harness.fingerprint import checkpoint_fingerprint, looks_like_path
@@ -23,13 +22,7 @@ ALGORITHMS = {"sft": "sft", "grpo": "grpo", "grpo_care": "grpo_care"}
 
 
 def _versions() -> dict:
-    out = software_versions()
-    for dist in ("trl", "accelerate", "peft", "deepspeed"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
+    return software_versions("trl", "accelerate", "peft", "deepspeed")
 
 
 def parent_lineage(model: str) -> dict:

@@ -169,10 +169,11 @@ def load_classifier(model: str, device: str | None = None, max_pixels: int | Non
 
     from ..errors import CheckpointError
     from ..fingerprint import check_checkpoint
+    from ..host import default_device
     from ..sampling import HFSampler
 
     ref = check_checkpoint(model)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     try:
         vlm = AutoModelForImageTextToText.from_pretrained(ref, dtype="auto", device_map=device).eval()
     except ValueError as exc:

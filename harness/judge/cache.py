@@ -18,10 +18,12 @@ import threading
 import time
 from pathlib import Path
 
+from ..host import cache_root
+
 
 def default_path() -> Path:
-    """``$MEDBRIDGE_CACHE/judge.sqlite`` (default ``~/.cache/medbridge/judge.sqlite``)."""
-    return Path(os.environ.get("MEDBRIDGE_CACHE", Path.home() / ".cache" / "medbridge")).expanduser() / "judge.sqlite"
+    """``judge.sqlite`` under medbridge's cache root (``host.cache_root``), beside the sample cache."""
+    return cache_root() / "judge.sqlite"
 
 
 def verdict_key(**parts) -> str:

@@ -7,6 +7,7 @@ CLI turns it into a non-zero exit, and records are written only once every task 
 from __future__ import annotations
 
 import os
+import types
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -145,10 +146,35 @@ def check_records(records: list[dict]) -> None:
         validate_record(record, where=f"record of task {task}")
 
 
+class _DeferredImport(types.ModuleType):
+    """Stands in ``sys.modules`` for a module until something reads one of its names.
+
+    The standard library's LazyLoader is not enough here: torch registers fake ops while the
+    model loads and walks ``sys.modules`` through ``inspect.getmodule``, whose
+    ``hasattr(module, "__file__")`` makes a LazyLoader module execute. This stand-in answers
+    ``__file__`` and other dunder probes itself and imports the real module on the first other
+    name (``__path__`` included, so ``import evaluate.x`` still works)."""
+
+    def __init__(self, spec):
+        super().__init__(spec.name)
+        self.__spec__, self.__file__, self.__loader__ = spec, spec.origin, spec.loader
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__") and name not in ("__path__", "__all__"):
+            raise AttributeError(name)
+        import importlib
+        import sys
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
 def _defer_hf_evaluate() -> None:
-    """lmms-eval imports Hugging Face ``evaluate`` at start-up (seconds: it pulls in
+    """lmms-eval imports Hugging Face ``evaluate`` at start-up (about 4 s: it pulls in
     transformers' pipelines) but uses it only for tasks whose metrics name an ``evaluate``
-    metric. The standard library's LazyLoader makes the import cost nothing until then."""
+    metric, so it is imported on first use instead."""
     import importlib.util
     import sys
 
@@ -157,10 +183,7 @@ def _defer_hf_evaluate() -> None:
     spec = importlib.util.find_spec("evaluate")
     if spec is None or spec.loader is None:
         return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["evaluate"] = module
-    spec.loader.exec_module(module)
+    sys.modules["evaluate"] = _DeferredImport(spec)
 
 
 def evaluate(

@@ -20,7 +20,6 @@ batch shape, one batched attention call per block) instead of transformers' per-
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -32,6 +31,7 @@ import numpy as np
 
 from ..atomic_write import atomic_write, write_json_atomic
 from ..errors import CheckpointError, ConfigError
+from ..fingerprint import config_hash
 from ..host import cache_root
 
 POOLINGS = ("mean", "max")
@@ -66,7 +66,7 @@ class FeatureKey:
     version: int = EXTRACTION_VERSION
 
     def stem(self) -> str:
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        digest = config_hash(asdict(self)).removeprefix("sha256:")  # the project's settings hash
         return f"{self.dataset}_{self.size}px_{self.split}_{self.pooling}_{digest}"
 
 
