@@ -15,6 +15,7 @@ table prints min / median / max of the per-run mean step time and of each ratio 
 arms of the same repeat). Thread count is fixed and printed.
 
     python benchmarks/training_speed.py [--steps 21] [--repeats 3] [--threads 2] [--ema-every 10] [--data-root DIR]
+    python benchmarks/training_speed.py --model CKPT --set bf16=true --steps 6 --length 128   # on a GPU: + peak memory per arm
 
 Without --data-root it writes the generated MedMNIST-format sample (tiny_model's plumbing data).
 """
@@ -49,7 +50,7 @@ class _StepTimer:
         self.callback = CB()
 
 
-def _sft_arm(arm: str, model: str, root: str, out: str, steps: int):
+def _sft_arm(arm: str, model: str, root: str, out: str, steps: int, extra: list[str]):
     from medbridge.training.config import load_config
     from medbridge.training.data import sft_dataset, training_docs
     from medbridge.training.sft import build_sft_trainer
@@ -58,7 +59,7 @@ def _sft_arm(arm: str, model: str, root: str, out: str, steps: int):
 
     config = load_config(REPO / "training/configs/tiny_sft.yaml", "sft",
                          [f"model={model}", f"output_dir={out}", f"data.root={root}", f"max_steps={steps}", "save_strategy=no",
-                          "logging_steps=1000", "per_device_train_batch_size=8", "monitor_every=0"])
+                          "logging_steps=1000", "per_device_train_batch_size=8", "monitor_every=0", *extra])
     processor, docs, timer = _processor(model, False), training_docs(config.data_config), _StepTimer()
     if arm == "trl":
         trainer = SFTTrainer(model=model, args=config, train_dataset=sft_dataset(docs), processing_class=processor, callbacks=[timer.callback])
@@ -68,7 +69,7 @@ def _sft_arm(arm: str, model: str, root: str, out: str, steps: int):
     return timer.steps
 
 
-def _grpo_arm(arm: str, model: str, root: str, out: str, steps: int, length: int, ema_every: int = 10):
+def _grpo_arm(arm: str, model: str, root: str, out: str, steps: int, length: int, ema_every: int, extra: list[str]):
     from medbridge.training.config import load_config
     from medbridge.training.data import grpo_dataset, training_docs
     from medbridge.training.grpo_care import GRPOCareTrainer
@@ -78,7 +79,7 @@ def _grpo_arm(arm: str, model: str, root: str, out: str, steps: int, length: int
 
     overrides = [f"model={model}", f"output_dir={out}", f"data.root={root}", f"max_steps={steps}", "save_strategy=no", "logging_steps=1000",
                  f"max_completion_length={length}", f"generation_kwargs={{min_new_tokens: {length}}}", "monitor_every=0",
-                 f"care_ema_every={ema_every}", f"use_care={'true' if arm == 'care' else 'false'}"]
+                 f"care_ema_every={ema_every}", f"use_care={'true' if arm == 'care' else 'false'}", *extra]
     config = load_config(REPO / "training/configs/tiny_grpo_care.yaml", "grpo", overrides)
     processor, timer = _processor(model, False), _StepTimer()
     processor.tokenizer.padding_side = "left"
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
     parser.add_argument("--length", type=int, default=32, help="completion tokens per rollout (forced)")
     parser.add_argument("--model", default=None, help="checkpoint (default: the tiny offline Qwen2.5-VL, built here)")
     parser.add_argument("--data-root", default=None, help="MedMNIST folder with pneumoniamnist.npz (28 px)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every arm, e.g. --set bf16=true on a GPU (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
@@ -130,14 +133,22 @@ def main(argv=None) -> int:
     arms = {"sft/trl": ("sft", "trl"), "sft/medbridge": ("sft", "medbridge"), "grpo/trl": ("grpo", "trl"),
             "grpo/medbridge-vanilla": ("grpo", "vanilla"), "grpo/medbridge-care": ("grpo", "care")}
     medians: dict[str, list[float]] = {name: [] for name in arms}
+    peak_gib: dict[str, list[float]] = {name: [] for name in arms}  # CUDA only
     for r in range(args.repeats):
         for name, (kind, arm) in arms.items():  # interleaved: every repeat runs every arm once
             out = str(work / f"{name.replace('/', '_')}_{r}")
-            steps = _sft_arm(arm, model, root, out, args.steps) if kind == "sft" else _grpo_arm(arm, model, root, out, args.steps, args.length, args.ema_every)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            steps = (_sft_arm(arm, model, root, out, args.steps, args.overrides) if kind == "sft"
+                     else _grpo_arm(arm, model, root, out, args.steps, args.length, args.ema_every, args.overrides))
+            if torch.cuda.is_available():
+                peak_gib[name].append(torch.cuda.max_memory_allocated() / 2**30)
             medians[name].append(statistics.fmean(steps[args.warmup:]))  # mean: EMA update steps count at their real share
-    print("\n| arm | step seconds, mean per run: min / median / max |\n|---|---|")
+    cuda = torch.cuda.is_available()
+    print("\n| arm | step seconds, mean per run: min / median / max |" + (" peak GiB (max) |\n|---|---|---|" if cuda else "\n|---|---|"))
     for name, values in medians.items():
-        print(f"| {name} | {_spread(values)} |")
+        print(f"| {name} | {_spread(values)} |" + (f" {max(peak_gib[name]):.1f} |" if cuda else ""))
     print("\n| ratio | min / median / max | target |\n|---|---|---|")
     for label, num, den, target in (("SFT medbridge / TRL", "sft/medbridge", "sft/trl", "<= 1.05"),
                                     ("GRPO vanilla medbridge / TRL", "grpo/medbridge-vanilla", "grpo/trl", "~1.0"),
