@@ -3,7 +3,7 @@
 import pytest
 from lb_records import measured
 from medbridge.harness.errors import RecordError
-from medbridge.harness.judge.report import JudgeErrorRateExceeded, calibration_table, check_error_rates, summary_line
+from medbridge.harness.judge.report import JudgeErrorRateExceeded, calibration_table, check_error_rates, judge_summary_line
 from medbridge.harness.leaderboard.cells import fmt_cell, metric_cell
 from medbridge.harness.leaderboard.store import settings_key
 from medbridge.harness.records import build_records, validate_record
@@ -55,10 +55,10 @@ def test_the_run_fails_with_one_line_when_a_task_passes_the_error_limit():
     with pytest.raises(JudgeErrorRateExceeded, match=r"above the 5% limit on slake_open 12.0% \(off_format ×12\)") as err:
         check_error_rates([ok, bad])
     assert "\n" not in str(err.value)
-    line = summary_line([ok, bad, record("x", {"mode": "off", "model": None})])
+    line = judge_summary_line([ok, bad, record("x", {"mode": "off", "model": None})])
     assert line == ("medbridge: judge Qwen/Qwen2.5-VL-32B-Instruct (all) on 2 task(s): 80 requests (20 cached verdicts), 8,000 prompt + 560 completion tokens; "
                     "13 of 200 judged samples without a verdict (6.5%)")  # fmt: skip
-    assert summary_line([record("x", {"mode": "off", "model": None})]) is None
+    assert judge_summary_line([record("x", {"mode": "off", "model": None})]) is None
 
 
 def test_calibration_table_shows_agreement_kappa_and_error_rates():

@@ -105,7 +105,7 @@ def check_vision_checkpoint(model_ref: str) -> None:
 
 def run(args) -> int:
     from ..judge.report import check_error_rates
-    from ..judge.report import summary_line as judge_line
+    from ..judge.report import judge_summary_line as judge_line
     from ..records import summary_line
     from .judge_cmd import judge_env
 

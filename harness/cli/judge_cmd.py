@@ -57,7 +57,7 @@ def add_parser(sub) -> None:
 
 def calibrate(args) -> int:
     from ..errors import ConfigError
-    from ..judge.report import calibration_table, summary_line
+    from ..judge.report import calibration_table, judge_summary_line
     from ..leaderboard.store import load_records
 
     if args.records:
@@ -70,7 +70,7 @@ def calibrate(args) -> int:
         args.judge_mode = "all"
         records = eval_cmd.evaluate_from_args(args, judge=judge_env(args))
     print(calibration_table(records))
-    line = summary_line(records)
+    line = judge_summary_line(records)
     if line:
         print(line, file=sys.stderr)
     return 0

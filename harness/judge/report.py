@@ -49,7 +49,7 @@ def judged(records: list[dict]) -> list[dict]:
     return [r for r in records if (r.get("judge") or {}).get("mode", "off") != "off"]
 
 
-def summary_line(records: list[dict]) -> str | None:
+def judge_summary_line(records: list[dict]) -> str | None:
     """One line for a run's judging, or None when nothing was judged."""
     blocks = [r["judge"] for r in judged(records)]
     if not blocks:
