@@ -1,5 +1,6 @@
-"""Shared fixtures: the tiny offline checkpoint and the generated MedMNIST-format sample are
-built once per test session (about 15 s) and reused by every end-to-end test."""
+"""Shared fixtures: the tiny offline checkpoint is built once per test run (once for all
+pytest-xdist workers) and the generated MedMNIST-format sample once per session; every
+end-to-end test reuses them."""
 
 from __future__ import annotations
 
@@ -34,11 +35,34 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run. Under pytest-xdist every worker is its own session,
+    so the first worker builds into the run's shared temporary root and the others wait on a
+    file lock and reuse it (pytest-xdist's documented recipe for once-only session fixtures)."""
+    import fcntl
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name
+    with open(f"{folder}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".built").exists():
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # a build that died half way
+            folder.mkdir(parents=True)
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
 
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny") / "tiny-qwen2.5-vl")
+    return built_once(tmp_path_factory, "tiny", lambda folder: build_tiny_qwen2_5_vl(folder / "tiny-qwen2.5-vl")) / "tiny-qwen2.5-vl"
 
 
 @pytest.fixture(scope="session")
