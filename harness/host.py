@@ -7,6 +7,8 @@ share one root, and every command picks the same device when none is given.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -22,3 +24,20 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@contextmanager
+def environment(values: dict) -> Iterator[None]:
+    """Set environment variables for the block (``None`` values are left alone) and restore
+    every one afterwards: settings reach code that reads them from the environment (lmms-eval
+    task hooks, the MedMNIST readers) without outliving the call."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        os.environ.update({k: str(v) for k, v in values.items() if v is not None})
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

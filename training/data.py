@@ -14,35 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from medbridge.harness.answers import format_answer, grade, option_letters
 from medbridge.harness.errors import ConfigError, CorruptDataError, DataNotFoundError
+from medbridge.harness.host import environment
 from medbridge.harness.prompt import mcq_messages
 from medbridge.harness.sources import MCQDoc, load_source_docs
 
 from .config import DataConfig
 
 
-@contextmanager
 def _medmnist_env(data: DataConfig):
     """MedMNIST readers take root/size from arguments or the environment; pass ours through."""
-    old = {k: os.environ.get(k) for k in ("MEDMNIST_ROOT", "MEDMNIST_SIZE")}
-    try:
-        if data.root:
-            os.environ["MEDMNIST_ROOT"] = str(Path(data.root).expanduser())
-        if data.size:
-            os.environ["MEDMNIST_SIZE"] = str(data.size)
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    root = str(Path(data.root).expanduser()) if data.root else None
+    return environment({"MEDMNIST_ROOT": root, "MEDMNIST_SIZE": data.size or None})
 
 
 def read_jsonl_docs(path: str | Path) -> list[MCQDoc]:

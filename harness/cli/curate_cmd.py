@@ -54,7 +54,7 @@ def _say(line: str) -> None:
 
 def balance(args) -> int:
     from ..curate.balance import run_balance
-    from ..study.execute import environment
+    from ..host import environment
 
     extra = {}
     if args.data:

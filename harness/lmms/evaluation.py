@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import types
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..atomic_write import write_json_atomic
 from ..errors import MedbridgeError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
+from ..host import environment
 from ..judge.preflight import preflight as judge_preflight
 from ..outputs import check_writable_folder
 from ..records import apply_run_card, build_records, read_run_card, write_records
@@ -25,23 +26,6 @@ DEFAULT_BACKEND = "medbridge_hf"
 
 class EvaluationFailed(MedbridgeError):
     """lmms-eval raised while evaluating."""
-
-
-@contextmanager
-def _env(**values):
-    """Data settings reach the task hooks (which run inside lmms-eval) through the environment."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is not None:
-                os.environ[k] = str(v)
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -220,7 +204,7 @@ def evaluate(
     model_ref = model if backend == "medbridge_openai" else check_checkpoint(model)
     # torchrun: every rank evaluates its share; rank 0 alone writes
     writer = int(os.environ.get("RANK", "0")) == 0
-    env = _env(MEDMNIST_ROOT=data_root, MEDMNIST_SIZE=size, MEDMNIST_PER_CLASS=per_class, **vqa_env(data), **(judge or {}))
+    env = environment({"MEDMNIST_ROOT": data_root, "MEDMNIST_SIZE": size, "MEDMNIST_PER_CLASS": per_class, **vqa_env(data), **(judge or {})})
     with env:
         if writer:
             check_writable_folder(output)  # a real write, nothing left behind: the folder appears only once the run starts

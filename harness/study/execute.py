@@ -56,20 +56,6 @@ def runs_lock(runs: Path):
         yield
 
 
-@contextmanager
-def environment(values: dict[str, str]):
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        os.environ.update({k: str(v) for k, v in values.items()})
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_model(planner: Planner, planned: Planned) -> dict:
     """``build: tiny``: the offline tiny checkpoint, into the node's folder."""
     from ..tiny_model import build_tiny_qwen2_5_vl

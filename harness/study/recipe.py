@@ -289,7 +289,8 @@ class RecipeRun:
 
 
 def run_recipe(path, *, root=None, runs=None, tau=None, k=None, gap=None, out=None) -> dict:
-    from .execute import environment, runs_lock
+    from ..host import environment
+    from .execute import runs_lock
     from .runner import vqa_environment
 
     recipe = load_recipe(path, runs=runs, leaderboard=root, tau=tau, k=k, gap=gap)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MedbridgeError
-from .execute import environment, run_node, runs_lock, write_failure
+from ..host import environment
+from .execute import run_node, runs_lock, write_failure
 from .plan import Planned, Planner, describe
 from .spec import Study, load_study
 
