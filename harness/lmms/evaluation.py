@@ -14,7 +14,7 @@ from pathlib import Path
 from ..atomic_write import write_json_atomic
 from ..errors import MedbridgeError
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
-from ..host import environment
+from ..host import default_device, environment
 from ..judge.preflight import preflight as judge_preflight
 from ..outputs import check_writable_folder
 from ..records import apply_run_card, build_records, read_run_card, write_records
@@ -268,8 +268,6 @@ def _run_lmms_eval(
     backend, model_ref, tasks, manager, tracker, *, model_args, gen_kwargs, limit, device, batch_size, seed, cache, fresh
 ) -> tuple[dict | None, str]:
     from lmms_eval.evaluator import simple_evaluate
-
-    from ..host import default_device
 
     device = device or default_device()
     executor = _distributed_executor()
