@@ -78,10 +78,10 @@ def calibrate(args) -> int:
 
 def check(args) -> int:
     """One MCQ the judge must call correct and one it must call incorrect."""
+    from ..host import environment
     from ..judge.settings import from_env
-    from ..lmms.evaluation import _env
 
-    with _env(**judge_env(args)):
+    with environment(judge_env(args)):
         from ..judge.client import JudgeClient, JudgeItem
         from ..judge.preflight import check_server
         from ..judge.prompts import MCQ_TEMPLATE, load_prompt
