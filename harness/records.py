@@ -13,7 +13,9 @@ Additive fields (all optional; written by ``medbridge leaderboard add`` or for r
 - ``provenance``: ``{"kind": "measured", "how": ...}`` or ``{"kind": "reported", "citation":
   ..., "where": "Table 2"}``; reported records may leave n and settings null.
 - ``per_doc``: ``{"doc_id": [...], "target": [...], "scores": {metric: [...]}}``, one entry per
-  question, so that intervals and paired parent/child tests can be computed later.
+  question, so that intervals and paired parent/child tests can be computed later. ``medbridge
+  eval`` attaches it from the samples it holds (checked to reproduce the record's means);
+  ``leaderboard add`` reads it from the sample logs only for folders that lack it.
 """
 
 from __future__ import annotations
@@ -128,6 +130,58 @@ def build_records(results: dict, *, model: str, fingerprint: str, backend: str, 
                 judge=judge,
             )
         )
+    return records
+
+
+# ---- per-question scores (``per_doc``): attached by ``medbridge eval`` from the samples it holds,
+# and by ``leaderboard add`` from the sample logs of a plain lmms-eval run ----
+_MEAN_TOLERANCE = 1e-9
+
+
+def _finite(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        return None
+    return float(value)
+
+
+def per_doc_scores(samples: list[dict], record: dict) -> dict:
+    """Per-question scores of the record's metrics from lmms-eval's sample rows, by doc id."""
+    rows = sorted(samples, key=lambda s: s.get("doc_id", -1))
+    metrics = [m for m in record["metrics"] if rows and m in rows[0]]
+    return {
+        "doc_id": [int(s["doc_id"]) for s in rows],
+        "target": [s.get("target") for s in rows],
+        "scores": {m: [_finite(s.get(m)) for s in rows] for m in metrics},
+    }
+
+
+def per_doc_mismatch(per_doc: dict, record: dict) -> str | None:
+    """Why these per-question scores are not the ones behind the record's numbers, or None."""
+    if len(per_doc["doc_id"]) != record["n_docs"]:
+        return f"{len(per_doc['doc_id'])} questions, the record has n_docs={record['n_docs']}"
+    if not per_doc["scores"]:
+        return "none of the record's metrics appear in the samples"
+    for metric, values in per_doc["scores"].items():
+        expected = record["metrics"][metric]["value"]
+        present = [v for v in values if v is not None]
+        if expected is None or not present:
+            continue
+        mean = math.fsum(present) / len(present)
+        if abs(mean - expected) > _MEAN_TOLERANCE:
+            return f"mean {metric} {mean:.6f}, the record says {expected:.6f}"
+    return None
+
+
+def attach_per_doc(records: list[dict], samples: dict[str, list[dict]]) -> list[dict]:
+    """Give each eval record the per-question scores of the samples this run holds (checked to
+    reproduce the record's means), so that nothing has to re-read the sample logs later."""
+    for record in records:
+        task = record["task"]["name"]
+        per_doc = per_doc_scores(samples.get(task) or [], record)
+        reason = per_doc_mismatch(per_doc, record)
+        if reason is not None:
+            raise RecordError(f"task {task}: the samples do not reproduce the record ({reason})", fix="rerun with --fresh; report it if it persists")
+        record["per_doc"] = per_doc
     return records
 
 

@@ -62,18 +62,49 @@ def test_a_plain_lmms_eval_folder_gives_the_same_scores(eval_output):
         assert record["data"] == {} and "data settings not recorded" in record["provenance"]["how"]
 
 
-def test_samples_that_do_not_match_the_record_are_refused(eval_output, tmp_path, capsys):
-    import shutil
+def test_eval_records_carry_the_per_question_scores_of_the_sample_logs(eval_output):
+    metrics = {}
+    for task in ("medmnist_breast", "medmnist_breast_passk"):
+        written = json.loads((eval_output / "records" / f"{task}.json").read_text())
+        samples = [json.loads(line) for line in next((eval_output / "lmms_eval").rglob(f"*_samples_{task}.jsonl")).read_text().splitlines()]
+        by_doc = {s["doc_id"]: s for s in samples}
+        assert written["per_doc"]["doc_id"] == sorted(by_doc) and len(by_doc) == written["n_docs"] == 8
+        for metric, values in written["per_doc"]["scores"].items():
+            assert values == [float(by_doc[d][metric]) for d in written["per_doc"]["doc_id"]]
+        assert written["per_doc"]["target"] == [by_doc[d]["target"] for d in written["per_doc"]["doc_id"]]
+        metrics[task] = set(written["per_doc"]["scores"])
+    assert {"acc@1", "no_answer_rate"} <= metrics["medmnist_breast"] and {"pass@1", "pass@16"} <= metrics["medmnist_breast_passk"]
 
-    from medbridge.harness.cli import main
+
+def _edited_copy(eval_output, tmp_path, drop_per_doc: bool):
+    import shutil
 
     copy = tmp_path / "eval"
     shutil.copytree(eval_output, copy)
     record = copy / "records" / "medmnist_breast.json"
     data = json.loads(record.read_text())
     data["metrics"]["acc@1"]["value"] = 0.99
+    if drop_per_doc:  # a folder written before records carried per_doc: the sample logs are read
+        del data["per_doc"]
     record.write_text(json.dumps(data))
+    return copy
+
+
+def test_a_record_edited_away_from_its_per_question_scores_is_refused(eval_output, tmp_path, capsys):
+    from medbridge.harness.cli import main
+
+    copy = _edited_copy(eval_output, tmp_path, drop_per_doc=False)
+    assert main(["leaderboard", "add", str(copy), "--root", str(tmp_path / "lb")]) == 2
+    err = capsys.readouterr().err
+    assert "per-question scores of task 'medmnist_breast' do not reproduce its record" in err and "the record says 0.990000" in err
+    assert not (tmp_path / "lb" / "results").exists()  # nothing written, not even the good task
+
+
+def test_samples_that_do_not_match_a_record_without_per_doc_are_refused(eval_output, tmp_path, capsys):
+    from medbridge.harness.cli import main
+
+    copy = _edited_copy(eval_output, tmp_path, drop_per_doc=True)
     assert main(["leaderboard", "add", str(copy), "--root", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err
     assert "no samples file matches the record of task 'medmnist_breast'" in err and "the record says 0.990000" in err
-    assert not (tmp_path / "lb" / "results").exists()  # nothing written, not even the good task
+    assert not (tmp_path / "lb" / "results").exists()

@@ -8,7 +8,8 @@ Two kinds of folder are read:
   ``*_samples_<task>.jsonl`` written beside it (records are built the way ``medbridge eval``
   builds them; data settings are unknown there and left empty).
 
-Each record gains the per-question scores from the samples (``per_doc``), which the pages need
+Each record carries the per-question scores (``per_doc``, attached by ``medbridge eval``; for a plain
+lmms-eval folder or an older medbridge one, read from the sample logs), which the pages need
 for intervals and paired parent/child tests, and the lineage the user gives. Everything is
 checked before anything is written: a bad folder leaves the leaderboard untouched.
 """
@@ -17,15 +18,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from pathlib import Path
 
 from ..errors import ConfigError, RecordError
 from ..fingerprint import checkpoint_fingerprint, looks_like_path
-from ..records import STAGES, build_records, read_record, validate_record
+from ..records import STAGES, build_records, per_doc_mismatch, per_doc_scores, read_record, validate_record
 from .store import resolve_root, write_record
-
-_MEAN_TOLERANCE = 1e-9
 
 
 def default_name(model_id: str) -> str:
@@ -60,43 +58,17 @@ def _read_samples(path: Path) -> list[dict]:
     return lines
 
 
-def _number(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
-        return None
-    return float(value)
-
-
-def per_doc_scores(samples: list[dict], record: dict) -> dict:
-    """Per-question scores of the record's metrics, ordered by doc id."""
-    rows = sorted(samples, key=lambda s: s.get("doc_id", -1))
-    metrics = [m for m in record["metrics"] if rows and m in rows[0]]
-    return {
-        "doc_id": [int(s["doc_id"]) for s in rows],
-        "target": [s.get("target") for s in rows],
-        "scores": {m: [_number(s.get(m)) for s in rows] for m in metrics},
-    }
-
-
-def _mismatch(per_doc: dict, record: dict) -> str | None:
-    """Why these per-question scores are not the ones behind the record's numbers, or None."""
-    if len(per_doc["doc_id"]) != record["n_docs"]:
-        return f"{len(per_doc['doc_id'])} questions, the record has n_docs={record['n_docs']}"
-    if not per_doc["scores"]:
-        return "none of the record's metrics appear in the samples"
-    for metric, values in per_doc["scores"].items():
-        expected = record["metrics"][metric]["value"]
-        present = [v for v in values if v is not None]
-        if expected is None or not present:
-            continue
-        if abs(sum(present) / len(present) - expected) > _MEAN_TOLERANCE:
-            return f"mean {metric} {sum(present) / len(present):.6f}, the record says {expected:.6f}"
-    return None
-
-
 def attach_samples(record: dict, candidates: list[Path], where: str, require: bool = True) -> dict:
     """Add ``per_doc`` from the newest samples file whose scores reproduce the record. A record
-    that already carries ``per_doc`` (e.g. a probe's) is kept as it is."""
-    if record.get("per_doc") is not None or (not candidates and not require):
+    that already carries ``per_doc`` (``medbridge eval``'s, a probe's) keeps it, once it is
+    checked to reproduce the record's numbers (a hand-edited value is refused)."""
+    if record.get("per_doc") is not None:
+        reason = per_doc_mismatch(record["per_doc"], record)
+        if reason is not None:
+            raise RecordError(f"the per-question scores of task {record['task']['name']!r} do not reproduce its record ({reason})",
+                              where=where, fix="re-run the evaluation into a fresh output folder")
+        return record
+    if not candidates and not require:
         return record
     if not candidates:
         raise RecordError(
@@ -107,7 +79,7 @@ def attach_samples(record: dict, candidates: list[Path], where: str, require: bo
     reasons = []
     for path in sorted(candidates, key=lambda p: p.name, reverse=True):
         per_doc = per_doc_scores(_read_samples(path), record)
-        reason = _mismatch(per_doc, record)
+        reason = per_doc_mismatch(per_doc, record)
         if reason is None:
             return {**record, "per_doc": per_doc}
         reasons.append(f"{path.name}: {reason}")

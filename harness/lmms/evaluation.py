@@ -17,7 +17,7 @@ from ..fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_p
 from ..host import default_device, environment
 from ..judge.preflight import preflight as judge_preflight
 from ..outputs import check_writable_folder
-from ..records import apply_run_card, build_records, read_run_card, write_records
+from ..records import apply_run_card, attach_per_doc, build_records, read_run_card, write_records
 from .staging import StagedOutput
 from .task_index import check_tasks, load_yaml, local_tasks, medbridge_source, task_manager
 
@@ -238,6 +238,7 @@ def evaluate(
                 model_args=margs,
                 data=described,
             )
+            attach_per_doc(records, samples)  # per-question scores for intervals and paired tests
             # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
             apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
             check_records(records)  # before anything is written, even to the stage
