@@ -182,6 +182,7 @@ def attach_per_doc(records: list[dict], samples: dict[str, list[dict]]) -> list[
         if reason is not None:
             raise RecordError(f"task {task}: the samples do not reproduce the record ({reason})", fix="rerun with --fresh; report it if it persists")
         record["per_doc"] = per_doc
+        validate_record(record, where=f"record of task {task}")
     return records
 
 

@@ -238,10 +238,10 @@ def evaluate(
                 model_args=margs,
                 data=described,
             )
-            attach_per_doc(records, samples)  # per-question scores for intervals and paired tests
             # a checkpoint from `medbridge train` carries its lineage (name, parent, stage, trained-on)
             apply_run_card(records, read_run_card(model_ref) if backend != "medbridge_openai" and looks_like_path(model_ref) else None)
             check_records(records)  # before anything is written, even to the stage
+            attach_per_doc(records, samples)  # per-question scores for intervals and paired tests
             tracker.save_results_aggregated(results=results, samples=samples, datetime_str=results.get("date"))
             for task in leaves:
                 tracker.save_results_samples(task_name=task, samples=samples[task])
