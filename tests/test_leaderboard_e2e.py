@@ -1,21 +1,49 @@
-"""Tiny-model `medbridge eval` -> `leaderboard add` -> `build` / `--check` -> `diagnose`, into a temporary folder."""
+"""One tiny-model `medbridge eval` run: its records, then `leaderboard add` -> `build` / `--check` -> `diagnose`, into a temporary folder."""
 
 import json
 
 import pytest
 from conftest import run_cli
 from medbridge.harness.leaderboard import collect
+from medbridge.harness.metrics import PASS_KS
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def eval_output(tmp_path_factory, tiny_model, sample_root):
+def eval_run(tmp_path_factory, tiny_model, sample_root):
+    """One `medbridge eval` run that the record checks and every leaderboard test share."""
     out = tmp_path_factory.mktemp("lb-e2e") / "eval"
     proc = run_cli(["medbridge", "eval", "--model", str(tiny_model), "--tasks", "medmnist_breast,medmnist_breast_passk", "--output", str(out),
                     "--data-root", str(sample_root), "--size", "28", "--gen-kwargs", "max_new_tokens=24", "--batch-size", "16"])  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+    return out, proc
+
+
+@pytest.fixture(scope="module")
+def eval_output(eval_run):
+    return eval_run[0]
+
+
+def test_medbridge_eval_writes_one_normalised_record_per_task(eval_run, tiny_model, sample_root):
+    out, proc = eval_run
+    greedy = json.loads((out / "records" / "medmnist_breast.json").read_text())
+    passk = json.loads((out / "records" / "medmnist_breast_passk.json").read_text())
+    assert greedy["schema"] == "medbridge.record/1"
+    assert greedy["model"]["id"] == str(tiny_model) and greedy["model"]["fingerprint"].startswith("sha256:")
+    assert greedy["task"]["config_hash"].startswith("sha256:") and greedy["task"]["config_hash"] != passk["task"]["config_hash"]
+    assert greedy["n_docs"] == 8 and greedy["n_samples"] == 8 and not greedy["limited"]  # sample: 4 per class, 2 classes
+    assert passk["n_samples"] == 8 * 16
+    assert passk["generation"]["n"] == 16 and passk["generation"]["temperature"] == 0.7 and passk["generation"]["max_new_tokens"] == 24
+    assert set(passk["metrics"]) == {*(f"pass@{k}" for k in PASS_KS), "sample_acc", "no_answer_rate"}
+    assert passk["metrics"]["pass@1"]["value"] == pytest.approx(passk["metrics"]["sample_acc"]["value"])
+    assert passk["metrics"]["pass@16"]["stderr"] is not None
+    assert greedy["data"]["size"] == 28 and greedy["data"]["file"] == str(sample_root / "breastmnist.npz")
+    assert greedy["task"]["split"] == "test"
+    assert greedy["versions"]["lmms-eval"] == "0.7.3" and greedy["versions"]["medbridge"]
+    assert greedy["provenance"]["kind"] == "measured"
+    assert "medmnist_breast_passk" in proc.stdout and "pass@16=" in proc.stdout  # one summary line per task
+    assert list((out / "lmms_eval").rglob("*_samples_medmnist_breast_passk.jsonl"))
 
 
 def test_eval_output_to_pages(eval_output, tmp_path):

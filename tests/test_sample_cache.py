@@ -132,3 +132,35 @@ def test_rerun_on_a_full_cache_applies_no_chat_template_and_says_how_many_came_f
     second.chat_parts = lambda *args, **kw: templated.append(1)
     assert texts(second.generate_until(make_requests(spec))) == a and templated == []
     assert "2 of 2 questions from the sample cache (5 samples reused, 0 generated" in capsys.readouterr().err
+
+
+def _open_both_at_once(cls_path, path, barrier, results):
+    import importlib
+
+    module, name = cls_path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    barrier.wait()  # both processes create the same new store at the same instant
+    try:
+        cls(path).close()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+        results.put(repr(exc))
+
+
+@pytest.mark.parametrize("cls_path", ["medbridge.harness.backends.cache.SampleCache", "medbridge.harness.judge.cache.VerdictCache"])
+def test_two_processes_creating_one_store_at_once_both_open_it(tmp_path, cls_path):
+    """torchrun ranks open the shared cache together; before the retried set-up, one of two
+    simultaneous opens of a new file failed with "database is locked" in 25 of 40 rounds."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for round_ in range(12):
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_open_both_at_once, args=(cls_path, tmp_path / f"store{round_}.sqlite", barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        outcomes += [results.get(timeout=5) for _ in procs]
+    assert outcomes == ["ok"] * 24

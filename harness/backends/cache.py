@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from ..sqlite_store import open_store
 
 # Bump when what a key means changes (2: keyed by the chat messages, not the templated text;
 # the sampling scheme and n where it matters are part of the key).
@@ -54,16 +55,13 @@ class SampleCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fresh = fresh  # ignore what is stored and overwrite it
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=120, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        self._db = open_store(
+            self.path,
             "CREATE TABLE IF NOT EXISTS samples "
-            "(key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))"
+            "(key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER, PRIMARY KEY (key, idx))",
+            # one row per generate_until call: how much a (re)run reused and generated
+            "CREATE TABLE IF NOT EXISTS usage (at REAL, pid INTEGER, reused INTEGER, generated INTEGER)",
         )
-        # one row per generate_until call: how much a (re)run reused and generated
-        self._db.execute("CREATE TABLE IF NOT EXISTS usage (at REAL, pid INTEGER, reused INTEGER, generated INTEGER)")
-        self._db.commit()
         self.hits = 0  # samples served from the store
         self.generated = 0  # samples written
 

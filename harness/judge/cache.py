@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from ..host import cache_root
+from ..sqlite_store import open_store
 
 
 def default_path() -> Path:
@@ -35,13 +35,10 @@ class VerdictCache:
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=120, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, template TEXT NOT NULL, verdict TEXT NOT NULL, at REAL)"
+        self._db = open_store(
+            self.path,
+            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, template TEXT NOT NULL, verdict TEXT NOT NULL, at REAL)",
         )
-        self._db.commit()
 
     def get(self, key: str) -> str | None:
         with self._lock:
