@@ -21,3 +21,20 @@ def test_evaluate_stays_unimported_through_a_sys_modules_walk_and_loads_on_first
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:3] == ["_DeferredImport False", "True module", "True"]
+
+
+MEDMNIST_PROBE = """
+import sys
+from medbridge.harness.sources import medmnist
+print(medmnist.class_names("breastmnist"), medmnist.resolve_root(None).name)
+print("medmnist" in sys.modules, "sklearn" in sys.modules)
+import medmnist as package  # the package itself still imports (and shares the table) afterwards
+print(package.INFO["breastmnist"]["label"] == medmnist.info("breastmnist")["label"])
+"""
+
+
+def test_the_medmnist_table_is_read_without_importing_the_package_and_scikit_learn():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MEDMNIST_ROOT"}
+    out = subprocess.run([sys.executable, "-c", MEDMNIST_PROBE], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:3] == ["['malignant', 'normal, benign'] .medmnist", "False False", "True"]
