@@ -12,10 +12,19 @@ Measures, each ``--repeats`` times (interleaved), as separate processes like a u
    ``generate_until`` (no engine call should happen), and how many questions came from the
    cache (the line the CLI prints).
 
+Wall times are the whole process as the user waits for it, interpreter exit included ("exit s"
+is that exit: process end minus the end of the command).
+
 Data: a generated MedMNIST-format PneumoniaMNIST with ``--questions / 2`` test images per class
 (28 px), the tiny offline checkpoint, CPU; the thread count is fixed (``--threads``) and printed.
 
+``--baseline REV`` adds an arm for another commit of this repository (``git archive`` into the
+work folder, imported first through ``PYTHONPATH``): both arms run in one process of this script,
+interleaved (current, baseline, current, ...), same data, model, settings and threads, so a
+before/after claim does not rest on two runs on a machine whose speed drifts.
+
     python benchmarks/eval_setup.py                       # 200 questions, 3 repeats
+    python benchmarks/eval_setup.py --baseline 35f69c6    # the same, against that commit
     python benchmarks/eval_setup.py --questions 40 --repeats 1 --max-new-tokens 16   # quick look
 """
 
@@ -44,12 +53,14 @@ def parse_args():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-eval", action="store_true", help="only the tasks-list and missing-checkpoint timings")
+    p.add_argument("--baseline", default=None, metavar="REV", help="also time this git revision of the repository, interleaved")
     return p.parse_args()
 
 
 def run(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
     t = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    proc.ended = time.time()
     return time.perf_counter() - t, proc
 
 
@@ -59,7 +70,8 @@ def timed_eval(args_list: list[str], env: dict, work: Path, tag: str) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"medbridge eval failed ({tag}):\n{proc.stderr[-3000:]}")
     times = json.loads(out.read_text())
-    times["outer_wall_s"] = wall
+    times["exit_s"] = proc.ended - times["end"]
+    times["wall_s"] = wall  # what the user waits for: the whole process
     found = re.findall(r"(\d+) of (\d+) questions? from the sample cache", proc.stderr)
     times["from_cache"] = f"{sum(int(a) for a, _ in found)} of {sum(int(b) for _, b in found)}" if found else "not printed"
     return times
@@ -67,6 +79,56 @@ def timed_eval(args_list: list[str], env: dict, work: Path, tag: str) -> dict:
 
 def spread(values: list[float], fmt: str = "{:.2f}") -> str:
     return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def checkout(rev: str, work: Path) -> dict:
+    """``rev`` of this repository as an importable ``medbridge`` package, ahead of the installed one."""
+    root = work / "baseline"
+    (root / "medbridge").mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root / "medbridge")], input=archive, check=True)
+    return {"PYTHONPATH": str(root)}
+
+
+def one_round(args, env: dict, work: Path, tag: str, rows: dict) -> None:
+    cli = [sys.executable, "-m", "medbridge.harness"]
+    wall, proc = run([*cli, "tasks", "list"], env)
+    rows["tasks_list"].append(wall)
+    rows["tasks_list_debug"].append(proc.stdout.count("DEBUG") + proc.stderr.count("DEBUG"))
+    wall, proc = run([*cli, "eval", "--model", str(work / "missing"), "--tasks", TASK, "--output", str(work / "o")], env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    rows["missing_ckpt"].append(wall)
+    if args.skip_eval:
+        return
+    cache_env = {**env, "MEDBRIDGE_CACHE": str(work / f"cache-{tag}")}
+    common = ["eval", "--model", args.model, "--tasks", TASK, "--data-root", str(work / "data"), "--size", "28", "--gen-kwargs", f"max_new_tokens={args.max_new_tokens}"]
+    rows["first"].append(timed_eval([*common, "--output", str(work / f"out-{tag}-a")], cache_env, work, f"{tag}a"))
+    rows["rerun"].append(timed_eval([*common, "--output", str(work / f"out-{tag}-b")], cache_env, work, f"{tag}b"))
+
+
+def report(name: str, rows: dict, args) -> dict:
+    print(f"\n== {name}")
+    print(f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}")
+    print(f"eval, missing checkpoint          wall s {spread(rows['missing_ckpt'])}")
+    if args.skip_eval:
+        return {"tasks_list": rows["tasks_list"], "missing_ckpt": rows["missing_ckpt"]}
+    first, rerun = rows["first"], rows["rerun"]
+    setup = [t["wall_s"] - t["load_s"] - t["engine_s"] for t in first]
+    ratio = [t["wall_s"] / (t["load_s"] + t["engine_s"]) for t in first]
+    print(f"eval {TASK}, {args.questions} questions x 16, max_new_tokens={args.max_new_tokens}, empty cache:")
+    print(f"  wall s (whole process)          {spread([t['wall_s'] for t in first])}")
+    print(f"  of which interpreter exit s     {spread([t['exit_s'] for t in first])}")
+    print(f"  model load s                    {spread([t['load_s'] for t in first])}")
+    print(f"  engine s                        {spread([t['engine_s'] for t in first])}")
+    print(f"  generate_until s                {spread([t['generate_until_s'] for t in first])}")
+    print(f"  set-up s (wall - load - engine) {spread(setup)}   (target <= 5)")
+    print(f"  wall / (load + engine)          {spread(ratio, '{:.3f}')}   (target <= 1.10)")
+    print("same command again, full cache:")
+    print(f"  wall s (whole process)          {spread([t['wall_s'] for t in rerun])}")
+    print(f"  generate_until s                {spread([t['generate_until_s'] for t in rerun])}")
+    print(f"  engine s                        {spread([t['engine_s'] for t in rerun])}")
+    print(f"  questions from the cache        {', '.join(t['from_cache'] for t in rerun)}")
+    return {"tasks_list": rows["tasks_list"], "missing_ckpt": rows["missing_ckpt"], "setup": setup, "rerun": [t["wall_s"] for t in rerun]}
 
 
 def main() -> int:
@@ -80,7 +142,6 @@ def main() -> int:
         "OMP_NUM_THREADS": str(args.threads),
         "MKL_NUM_THREADS": str(args.threads),
     }
-    bindir = Path(sys.executable).parent
     if args.model is None:
         from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
 
@@ -89,57 +150,21 @@ def main() -> int:
 
     write_sample(work / "data", flags=["pneumoniamnist"], counts={"train": 1, "val": 1, "test": args.questions // 2})
 
-    rows: dict[str, list] = {"tasks_list": [], "tasks_list_debug": [], "missing_ckpt": [], "first": [], "rerun": []}
+    arms = {"current (this checkout)": env}
+    if args.baseline:
+        arms[f"baseline ({args.baseline})"] = {**env, **checkout(args.baseline, work)}
+    rows = {name: {"tasks_list": [], "tasks_list_debug": [], "missing_ckpt": [], "first": [], "rerun": []} for name in arms}
     for r in range(args.repeats):
-        wall, proc = run([str(bindir / "medbridge"), "tasks", "list"], env)
-        rows["tasks_list"].append(wall)
-        rows["tasks_list_debug"].append(proc.stdout.count("DEBUG") + proc.stderr.count("DEBUG"))
-        wall, proc = run(
-            [str(bindir / "medbridge"), "eval", "--model", str(work / "missing"), "--tasks", TASK, "--output", str(work / "o")], env
-        )
-        assert proc.returncode == 2, proc.stderr[-2000:]
-        rows["missing_ckpt"].append(wall)
-        if args.skip_eval:
-            continue
-        cache_env = {**env, "MEDBRIDGE_CACHE": str(work / f"cache{r}")}
-        common = [
-            "eval",
-            "--model",
-            args.model,
-            "--tasks",
-            TASK,
-            "--data-root",
-            str(work / "data"),
-            "--size",
-            "28",
-            "--gen-kwargs",
-            f"max_new_tokens={args.max_new_tokens}",
-        ]
-        rows["first"].append(timed_eval([*common, "--output", str(work / f"out{r}a")], cache_env, work, f"{r}a"))
-        rows["rerun"].append(timed_eval([*common, "--output", str(work / f"out{r}b")], cache_env, work, f"{r}b"))
+        for i, (name, arm_env) in enumerate(arms.items()):
+            one_round(args, arm_env, work, f"{i}-{r}", rows[name])
 
     print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model}; min / median / max")
-    print(
-        f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}"
-    )
-    print(f"eval, missing checkpoint          wall s {spread(rows['missing_ckpt'])}")
-    if args.skip_eval:
-        return 0
-    first, rerun = rows["first"], rows["rerun"]
-    setup = [t["wall_s"] - t["load_s"] - t["engine_s"] for t in first]
-    ratio = [t["wall_s"] / (t["load_s"] + t["engine_s"]) for t in first]
-    print(f"eval {TASK}, {args.questions} questions x 16, max_new_tokens={args.max_new_tokens}, empty cache:")
-    print(f"  wall s                          {spread([t['wall_s'] for t in first])}")
-    print(f"  model load s                    {spread([t['load_s'] for t in first])}")
-    print(f"  engine s                        {spread([t['engine_s'] for t in first])}")
-    print(f"  generate_until s                {spread([t['generate_until_s'] for t in first])}")
-    print(f"  set-up s (wall - load - engine) {spread(setup)}   (target <= 5)")
-    print(f"  wall / (load + engine)          {spread(ratio, '{:.3f}')}   (target <= 1.10)")
-    print("same command again, full cache:")
-    print(f"  wall s                          {spread([t['wall_s'] for t in rerun])}")
-    print(f"  generate_until s                {spread([t['generate_until_s'] for t in rerun])}")
-    print(f"  engine s                        {spread([t['engine_s'] for t in rerun])}")
-    print(f"  questions from the cache        {', '.join(t['from_cache'] for t in rerun)}")
+    summaries = {name: report(name, arm_rows, args) for name, arm_rows in rows.items()}
+    if args.baseline:
+        (cur, base) = summaries.values()
+        print("\n== current / baseline, ratio of medians (below 1: current is faster)")
+        for key, summary in cur.items():
+            print(f"  {key:<14} {statistics.median(summary) / statistics.median(base[key]):.3f}")
     return 0
 
 

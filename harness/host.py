@@ -1,11 +1,14 @@
-"""What this machine gives medbridge: where its caches live and which device computes.
+"""What this machine gives medbridge: where its caches live, which device computes, how a
+process ends.
 
-One place for both, so the sample cache, the probe feature cache and unpacked image archives
-share one root, and every command picks the same device when none is given.
+One place for each, so the sample cache, the probe feature cache and unpacked image archives
+share one root, every command picks the same device when none is given, and every command
+(``medbridge`` and ``lmms-eval`` with medbridge installed) exits without a second of clean-up.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,3 +44,13 @@ def environment(values: dict) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def skip_exit_collections() -> None:
+    """Call when the process is about to end. ``gc.freeze()`` moves every object out of the
+    collector's reach, so the interpreter's shutdown skips its full collections: with torch,
+    transformers and lmms-eval loaded those walk millions of objects several times, ~1.6 s of
+    every command's exit on 2 CPU cores (``benchmarks/eval_setup.py`` prints the exit).
+    Objects are still freed by reference counting and atexit handlers still run; only cyclic
+    garbage is left to the OS, which takes the whole heap back a moment later anyway."""
+    gc.freeze()

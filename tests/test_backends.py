@@ -144,6 +144,19 @@ def test_hf_backend_passes_top_k_so_a_top_k_1_generation_config_cannot_collapse_
     assert len(set(out)) > 1
 
 
+def test_hf_backend_clean_frees_the_model_the_sampler_also_held(tiny_model):
+    """lmms-eval calls clean() before its judge step; its own version left the model alive in
+    the sampler."""
+    import weakref
+
+    from medbridge.harness.backends.hf import MedbridgeHF
+
+    backend = MedbridgeHF(pretrained=str(tiny_model), device="cpu", cache=False)
+    model = weakref.ref(backend.model)
+    backend.clean()
+    assert model() is None and backend.sampler is None
+
+
 def test_hf_backend_greedy_batch_equals_one_by_one(hf_backend):
     spec = [(i, 1, GREEDY) for i in range(4)]
     hf_backend.batch_size = 4

@@ -123,6 +123,10 @@ def test_demo_command_runs_end_to_end_into_its_own_leaderboard(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = (tmp_path / "demo" / "results" / "table.md").read_text()
     assert "| medmnist_breast | 2 |" in table and table in proc.stdout
-    assert (tmp_path / "demo" / "leaderboard" / "medmnist_acc1.md").read_text().count("tiny-qwen2.5-vl (demo)") >= 1
+    page = tmp_path / "demo" / "leaderboard" / "medmnist_acc1.md"
+    rows = page.read_text().count("tiny-qwen2.5-vl (demo)")
+    assert rows >= 1
     again = run_cli(["medbridge", "demo", "--workdir", str(tmp_path / "demo"), "--tasks", "medmnist_breast,medmnist_breast_passk"])
-    assert again.returncode == 0, again.stderr[-3000:]  # a second demo run replaces its rows
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert page.read_text().count("tiny-qwen2.5-vl (demo)") == rows  # a second demo run replaces its rows
+    assert "4 of 4 questions from the sample cache" in again.stderr  # both tasks reuse the first run's samples

@@ -26,3 +26,31 @@ def test_every_cache_lives_under_one_root_chosen_by_the_same_variables(tmp_path,
     assert Path(unpacked(tmp_path / "imgs.zip")).parent == root / "unzipped"
     monkeypatch.setenv("MEDBRIDGE_FEATURE_CACHE", str(tmp_path / "feat"))
     assert default_cache_dir() == tmp_path / "feat"
+
+
+def test_the_medbridge_executable_ends_with_the_collector_frozen(tmp_path):
+    """So the interpreter's shutdown skips its full collections (seconds with torch loaded)."""
+    import gc
+
+    from medbridge.harness.cli.main import console_main
+
+    assert gc.get_freeze_count() == 0
+    try:
+        rc = console_main(["eval", "--model", str(tmp_path / "missing"), "--tasks", "medmnist_breast", "--output", str(tmp_path / "out")])
+        assert rc == 2 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_lmms_eval_with_medbridge_installed_registers_the_fast_exit_once(monkeypatch):
+    import types
+
+    from medbridge.harness.host import skip_exit_collections
+    from medbridge.harness.lmms import discovery
+
+    registered = []
+    monkeypatch.setattr(discovery, "atexit", types.SimpleNamespace(register=registered.append))
+    monkeypatch.setattr(discovery, "_exit_registered", False)
+    discovery.lmms_eval_models()
+    discovery.lmms_eval_models()
+    assert registered == [skip_exit_collections]

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..errors import MedbridgeError
+from ..host import skip_exit_collections
 from . import (
     baseline_cmd,
     data_cmd,
@@ -62,5 +63,16 @@ def main(argv=None) -> int:
         return 130
 
 
+def console_main(argv=None) -> int:
+    """The ``medbridge`` executable (and ``python -m medbridge.harness``): :func:`main`, then an
+    exit without the interpreter's final garbage collections (seconds with torch loaded, see
+    ``host.skip_exit_collections``). Library callers of :func:`main` (tests, notebooks) keep the
+    normal collector."""
+    try:
+        return main(argv)
+    finally:
+        skip_exit_collections()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

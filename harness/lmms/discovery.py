@@ -25,6 +25,7 @@ win over medbridge's.
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def install_task_discovery(include_ours: bool = True) -> None:
     where each indexed task's YAML is. Safe to call repeatedly."""
     from lmms_eval.tasks import TaskManager
 
+    from . import yaml_memo
+
+    yaml_memo.install()
     global _include_ours
     _include_ours = _include_ours or include_ours
     if getattr(TaskManager.initialize_tasks, "_medbridge", False):
@@ -111,6 +115,9 @@ def install_exact_stderr() -> None:
     evaluator_utils.stderr_for_metric = stderr_for_metric
 
 
+_exit_registered = False
+
+
 def lmms_eval_models():
     """Entry point of group ``lmms_eval.models``: installs task discovery and exact standard
     errors, returns our models (class paths only: nothing heavy is imported until lmms-eval
@@ -119,6 +126,12 @@ def lmms_eval_models():
         install_exact_stderr()
     except Exception as exc:  # never break lmms-eval's model registry because of us
         log.warning(f"medbridge: exact standard errors not installed ({exc}); medbridge tasks will show stderr N/A")
+    global _exit_registered
+    if not _exit_registered:  # the lmms-eval CLI exits as fast as medbridge's (host.skip_exit_collections)
+        from ..host import skip_exit_collections
+
+        atexit.register(skip_exit_collections)
+        _exit_registered = True
     try:
         install_task_discovery(include_ours=os.environ.get("MEDBRIDGE_NO_AUTO_TASKS") != "1")
     except Exception as exc:  # never break lmms-eval's model registry because of us
