@@ -2,8 +2,9 @@
 process ends.
 
 One place for each, so the sample cache, the probe feature cache and unpacked image archives
-share one root, every command picks the same device when none is given, and every command
-(``medbridge`` and ``lmms-eval`` with medbridge installed) exits without a second of clean-up.
+share one root, every command picks the same device when none is given, and commands do not
+spend seconds in garbage collections that free nothing (start-up, and the exit of ``medbridge``
+and of ``lmms-eval`` with medbridge installed).
 """
 
 from __future__ import annotations
@@ -54,3 +55,16 @@ def skip_exit_collections() -> None:
     Objects are still freed by reference counting and atexit handlers still run; only cyclic
     garbage is left to the OS, which takes the whole heap back a moment later anyway."""
     gc.freeze()
+
+
+FULL_COLLECTION_EVERY = 100  # young-generation passes between full ones (Python's default: 10)
+
+
+def fewer_full_collections() -> None:
+    """Call when a command starts. It imports torch, transformers and lmms-eval: ~500k objects
+    that live to the end, created in seconds, during which Python runs a full collection every
+    10 young-generation passes (7 in one ``medbridge eval``, ~1 s on 2 cores, none finding
+    anything to free). With 100, young objects are collected exactly as before; only cyclic
+    garbage that has already survived two young passes waits longer for its full pass."""
+    first, second, _ = gc.get_threshold()
+    gc.set_threshold(first, second, FULL_COLLECTION_EVERY)

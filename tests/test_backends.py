@@ -152,6 +152,8 @@ def test_hf_backend_clean_frees_the_model_the_sampler_also_held(tiny_model):
     from medbridge.harness.backends.hf import MedbridgeHF
 
     backend = MedbridgeHF(pretrained=str(tiny_model), device="cpu", cache=False)
+    backend.task_dict = DOCS
+    assert len(texts(backend.generate_until(make_requests([(0, 2, SAMPLED), (1, 1, GREEDY)])))) == 3
     model = weakref.ref(backend.model)
     backend.clean()
     assert model() is None and backend.sampler is None

@@ -28,18 +28,21 @@ def test_every_cache_lives_under_one_root_chosen_by_the_same_variables(tmp_path,
     assert default_cache_dir() == tmp_path / "feat"
 
 
-def test_the_medbridge_executable_ends_with_the_collector_frozen(tmp_path):
-    """So the interpreter's shutdown skips its full collections (seconds with torch loaded)."""
+def test_the_medbridge_executable_runs_with_fewer_full_collections_and_ends_frozen(tmp_path):
+    """So start-up and the interpreter's shutdown skip full collections that free nothing."""
     import gc
 
     from medbridge.harness.cli.main import console_main
 
     assert gc.get_freeze_count() == 0
+    threshold = gc.get_threshold()
     try:
         rc = console_main(["eval", "--model", str(tmp_path / "missing"), "--tasks", "medmnist_breast", "--output", str(tmp_path / "out")])
         assert rc == 2 and gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (threshold[0], threshold[1], 100)  # fewer full passes while it ran
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_lmms_eval_with_medbridge_installed_registers_the_fast_exit_once(monkeypatch):

@@ -127,12 +127,15 @@ class MedbridgeHF(KSampleBackend):
     def clean(self) -> None:
         """Free the model once lmms-eval is done with it (it calls this before any judge step).
         lmms-eval's own ``clean`` deletes the nn.Module attributes, which leaves the model alive
-        in ``self.sampler``, and collects garbage twice (accelerate's ``free_memory`` once more);
-        with torch loaded each full collection takes ~0.4 s on 2 cores. Here every reference
-        goes and one collection runs."""
+        in ``self.sampler``, and runs two full garbage collections (one inside accelerate's
+        ``free_memory``), ~0.4 s each with torch loaded on 2 cores. Dropping every reference
+        frees the model by reference counting; a collection runs only if a cycle keeps it."""
         import gc
+        import weakref
 
+        model = weakref.ref(self.model) if self.model is not None else lambda: None
         self.model = self.sampler = None
-        gc.collect()
+        if model() is not None:
+            gc.collect()
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..errors import MedbridgeError
-from ..host import skip_exit_collections
+from ..host import fewer_full_collections, skip_exit_collections
 from . import (
     baseline_cmd,
     data_cmd,
@@ -64,10 +64,11 @@ def main(argv=None) -> int:
 
 
 def console_main(argv=None) -> int:
-    """The ``medbridge`` executable (and ``python -m medbridge.harness``): :func:`main`, then an
-    exit without the interpreter's final garbage collections (seconds with torch loaded, see
-    ``host.skip_exit_collections``). Library callers of :func:`main` (tests, notebooks) keep the
-    normal collector."""
+    """The ``medbridge`` executable (and ``python -m medbridge.harness``): :func:`main` with
+    fewer full garbage collections while torch and lmms-eval import, and an exit without the
+    interpreter's final ones (seconds with torch loaded; see ``host``). Library callers of
+    :func:`main` (tests, notebooks) keep the collector as they set it."""
+    fewer_full_collections()
     try:
         return main(argv)
     finally:
