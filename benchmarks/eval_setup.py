@@ -71,7 +71,7 @@ def timed_eval(args_list: list[str], env: dict, work: Path, tag: str) -> dict:
         raise SystemExit(f"medbridge eval failed ({tag}):\n{proc.stderr[-3000:]}")
     times = json.loads(out.read_text())
     times["exit_s"] = proc.ended - times["end"]
-    times["wall_s"] = wall  # what the user waits for: the whole process
+    times["wall_s"] = wall  # what the user waits for: the whole process, exit included
     found = re.findall(r"(\d+) of (\d+) questions? from the sample cache", proc.stderr)
     times["from_cache"] = f"{sum(int(a) for a, _ in found)} of {sum(int(b) for _, b in found)}" if found else "not printed"
     return times
