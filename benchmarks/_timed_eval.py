@@ -4,7 +4,9 @@ Used by ``benchmarks/eval_setup.py``; not a user command. The times of the model
 taken by wrapping ``MedbridgeHF`` when its module is first imported (an import hook), so this
 file imports nothing heavy itself and the set-up it measures is the CLI's own:
 
-- ``load_s``: inside ``MedbridgeHF.__init__`` (checkpoint, processor, fingerprint);
+- ``load_s``: inside ``MedbridgeHF.__init__`` (checkpoint checks, fingerprint) and its ``load``
+  (model and processor, on the first question the cache cannot answer; older checkouts loaded
+  them in ``__init__``);
 - ``engine_s``: inside its engine calls (``sample``, ``greedy``);
 - ``generate_until_s``: inside ``generate_until`` (engine calls plus what the backend does per
   question: messages, chat template, cache look-ups);
@@ -55,6 +57,8 @@ class _Hook(importlib.abc.MetaPathFinder):
             original(module)
             cls = module.MedbridgeHF
             cls.__init__ = _timer("load_s", cls.__init__)
+            if hasattr(cls, "load"):
+                cls.load = _timer("load_s", cls.load)
             cls.sample = _timer("engine_s", cls.sample)
             cls.greedy = _timer("engine_s", cls.greedy)
             cls.generate_until = _timer("generate_until_s", cls.generate_until)

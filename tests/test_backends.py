@@ -159,6 +159,37 @@ def test_hf_backend_clean_frees_the_model_the_sampler_also_held(tiny_model):
     assert model() is None and backend.sampler is None
 
 
+def test_hf_backend_rerun_on_a_full_cache_loads_no_model(tiny_model, tmp_path):
+    from medbridge.harness.backends.hf import MedbridgeHF
+
+    spec = [(0, 4, SAMPLED), (1, 1, GREEDY)]
+    first = MedbridgeHF(pretrained=str(tiny_model), device="cpu", cache_path=str(tmp_path / "c.sqlite"))
+    first.task_dict = DOCS
+    answers = texts(first.generate_until(make_requests(spec)))
+    rerun = MedbridgeHF(pretrained=str(tiny_model), device="cpu", cache_path=str(tmp_path / "c.sqlite"))
+    rerun.task_dict = DOCS
+    assert texts(rerun.generate_until(make_requests(spec))) == answers
+    assert rerun.model is None and rerun.sampler is None  # every answer came from the cache
+    more = texts(rerun.generate_until(make_requests([(0, 6, SAMPLED)])))  # two samples the cache lacks
+    assert rerun.model is not None and more[:4] == answers[:4] and len(set(more)) > 1
+
+
+def test_hf_backend_text_only_checkpoint_fails_at_its_first_question_naming_it(tiny_model, tmp_path):
+    import shutil
+
+    from medbridge.harness.backends.hf import MedbridgeHF
+    from medbridge.harness.errors import CheckpointError
+
+    ckpt = tmp_path / "text-only"
+    shutil.copytree(tiny_model, ckpt)
+    text = json.loads((ckpt / "config.json").read_text())["text_config"]
+    (ckpt / "config.json").write_text(json.dumps({**text, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}))
+    backend = MedbridgeHF(pretrained=str(ckpt), device="cpu", cache=False)
+    backend.task_dict = DOCS
+    with pytest.raises(CheckpointError, match="text-only is not an image-text-to-text model"):
+        backend.generate_until(make_requests([(0, 2, SAMPLED)]))
+
+
 def test_hf_backend_greedy_batch_equals_one_by_one(hf_backend):
     spec = [(i, 1, GREEDY) for i in range(4)]
     hf_backend.batch_size = 4

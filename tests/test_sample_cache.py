@@ -128,9 +128,9 @@ def test_rerun_on_a_full_cache_applies_no_chat_template_and_says_how_many_came_f
     assert "0 of 2 questions from the sample cache" in capsys.readouterr().err
     second = hf(tiny_model, cache_path=tmp_path / "c.sqlite")
     templated = []
-    second.processor.apply_chat_template = lambda *args, **kw: templated.append(1)
     second.chat_parts = lambda *args, **kw: templated.append(1)
     assert texts(second.generate_until(make_requests(spec))) == a and templated == []
+    assert second.processor is None  # no processor was even loaded, so no chat template ran
     assert "2 of 2 questions from the sample cache (5 samples reused, 0 generated" in capsys.readouterr().err
 
 

@@ -15,7 +15,8 @@ samples exactly as an m-sample run, so the cache serves any n from one series.
 
 The cache is looked up from the chat messages as lmms-eval builds them (text and image bytes),
 before any chat template is applied or image converted: a rerun on a full cache prepares
-nothing for the engine.
+nothing for the engine, and the backends load their model only for the first question the
+cache cannot answer (``load``), so such a rerun reads no weights either.
 """
 
 from __future__ import annotations

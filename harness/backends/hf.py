@@ -15,6 +15,9 @@ The K samples of a question come from ONE generation with the prompt prefilled o
 i is the same whatever K is and the cache can serve a 16-sample run's first 8 to an 8-sample
 run, or add 8 to reach 16. ``row_seeds=false`` samples all rows from one generator, as
 ``generate`` does by itself.
+
+The constructor checks the arguments and the checkpoint and fingerprints it; the model and
+processor load on the first question the sample cache cannot answer (``load``).
 """
 
 from __future__ import annotations
@@ -68,7 +71,6 @@ class MedbridgeHF(KSampleBackend):
         # its Accelerator. lmms-eval shards the questions by this rank / world size.
         import torch.distributed as dist
         from accelerate import Accelerator
-        from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.accelerator = Accelerator()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -90,21 +92,36 @@ class MedbridgeHF(KSampleBackend):
         kwargs = {"dtype": _DTYPES[dtype], "device_map": device_map, "trust_remote_code": trust_remote_code}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        try:
-            self.model = AutoModelForImageTextToText.from_pretrained(ref, **kwargs).eval()
-        except ValueError as exc:
-            raise CheckpointError(f"{pretrained} is not an image-text-to-text model ({exc})", fix="medbridge_hf loads VLMs through AutoModelForImageTextToText") from exc
-        proc_kwargs = {k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
-        self.processor = AutoProcessor.from_pretrained(ref, trust_remote_code=trust_remote_code, **{k: int(v) for k, v in proc_kwargs.items()})
-        self.tokenizer = self.processor.tokenizer
+        proc_kwargs = {k: int(v) for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
+        self._load_args = {"pretrained": pretrained, "ref": ref, "model": kwargs, "processor": {"trust_remote_code": trust_remote_code, **proc_kwargs}}
+        self._prefill_once, self._closed = _on(prefill_once), False
+        self.model = self.processor = self.tokenizer = self.sampler = None  # loaded on first use: load()
         self.system_prompt = system_prompt
-        self.sampler = HFSampler(self.model, self.processor, self._device, prefill_once=_on(prefill_once), row_seeds=_on(row_seeds))
-        self.prefix_stable = self.sampler.row_seeds
+        self.prefix_stable = _on(row_seeds)
         # settings that change samples without showing in the messages: part of the cache key
-        self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in proc_kwargs.items()}}
+        self.engine_settings = {"dtype": str(dtype), **proc_kwargs}
         self.fingerprint = checkpoint_fingerprint(ref)
-        if self.rank == 0:
-            logger.info(f"medbridge_hf: {pretrained} on {self._device} ({self.fingerprint[:19]}…), {self.world_size} process(es)")
+
+    def load(self) -> HFSampler:
+        """Load the model and processor (once). Called by the first question the cache cannot
+        answer, so a rerun on a full cache imports no model code and reads no weights (~3 s of
+        transformers' model and image-processor imports, and the weights)."""
+        if self.sampler is None:
+            if self._closed:
+                raise RuntimeError("medbridge_hf: the model was freed by clean()")
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            args = self._load_args
+            try:
+                self.model = AutoModelForImageTextToText.from_pretrained(args["ref"], **args["model"]).eval()
+            except ValueError as exc:
+                raise CheckpointError(f"{args['pretrained']} is not an image-text-to-text model ({exc})", fix="medbridge_hf loads VLMs through AutoModelForImageTextToText") from exc
+            self.processor = AutoProcessor.from_pretrained(args["ref"], **args["processor"])
+            self.tokenizer = self.processor.tokenizer
+            self.sampler = HFSampler(self.model, self.processor, self._device, prefill_once=self._prefill_once, row_seeds=self.prefix_stable)
+            if self.rank == 0:
+                logger.info(f"medbridge_hf: {args['pretrained']} on {self._device} ({self.fingerprint[:19]}…), {self.world_size} process(es)")
+        return self.sampler
 
     @property
     def device(self):
@@ -112,17 +129,17 @@ class MedbridgeHF(KSampleBackend):
 
     @property
     def prefill_once(self) -> bool:
-        return self.sampler.prefill_once
+        return self.sampler.prefill_once if self.sampler is not None else self._prefill_once
 
     def prepare(self, messages):
         hf_messages, images = self.chat_parts(messages)
-        return self.sampler.prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
+        return self.load().prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
 
     def sample(self, prepared, n, gen, seed, first=0):
-        return self.sampler.sample(prepared, n, gen, seed, first)
+        return self.load().sample(prepared, n, gen, seed, first)
 
     def greedy(self, prepared, gen):
-        return self.sampler.greedy(prepared, gen)
+        return self.load().greedy(prepared, gen)
 
     def clean(self) -> None:
         """Free the model once lmms-eval is done with it (it calls this before any judge step).
@@ -135,6 +152,7 @@ class MedbridgeHF(KSampleBackend):
 
         model = weakref.ref(self.model) if self.model is not None else lambda: None
         self.model = self.sampler = None
+        self._closed = True
         if model() is not None:
             gc.collect()
         if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -56,10 +56,14 @@ class MedbridgeVLLM(KSampleBackend):
         pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
         self.engine_settings = {"dtype": str(dtype), **{k: int(v) for k, v in pixels.items() if v is not None}}  # part of the cache key
         if engine is None:  # the real path; tests pass an engine object in
-            vllm = _import_vllm()
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                _import_vllm()  # raises the install hint now, not at the first question
             ref = check_checkpoint(pretrained)
-            mm_kwargs = {k: int(v) for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
-            engine = vllm.LLM(
+            self.fingerprint = checkpoint_fingerprint(ref)
+            mm_kwargs = {k: int(v) for k, v in pixels.items() if v is not None}
+            self._engine_args = dict(
                 model=ref,
                 tensor_parallel_size=int(tensor_parallel_size),
                 max_model_len=int(max_model_len) if max_model_len else None,
@@ -70,18 +74,25 @@ class MedbridgeVLLM(KSampleBackend):
                 enable_prefix_caching=True,
                 mm_processor_kwargs=mm_kwargs or None,
             )
-            self.fingerprint = checkpoint_fingerprint(ref)
-        if processor is None:
-            from transformers import AutoProcessor
-
-            processor = AutoProcessor.from_pretrained(check_checkpoint(pretrained))
+        self._pretrained = pretrained
         self.engine, self.processor = engine, processor
         # vllm.SamplingParams unless a test passes a stand-in; all sampled questions of a chunk
         # go to vLLM together so its scheduler batches them (each keeps its own seed).
         self._sampling_params = sampling_params or (lambda **kw: _import_vllm().SamplingParams(**kw))
         self.sample_batch_size = max(1, int(batch_size))
 
+    def load(self) -> None:
+        """Start the vLLM engine and load the processor (once), on the first question the cache
+        cannot answer: a rerun on a full cache starts no engine (tens of seconds on a GPU)."""
+        if self.engine is None:
+            self.engine = _import_vllm().LLM(**self._engine_args)
+        if self.processor is None:
+            from transformers import AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(check_checkpoint(self._pretrained))
+
     def prepare(self, messages):
+        self.load()
         hf_messages, images = self.chat_parts(messages)
         prompt = self.processor.apply_chat_template(hf_messages, tokenize=False, add_generation_prompt=True)
         request = {"prompt": prompt}
@@ -104,10 +115,12 @@ class MedbridgeVLLM(KSampleBackend):
         return self.sample_many([(prepared, n, seed, first)], gen)[0]
 
     def sample_many(self, batch, gen):
+        self.load()
         params = [self._params(gen, n, seed) for _, n, seed, _ in batch]
         outputs = self.engine.generate([p for p, _, _, _ in batch], params, use_tqdm=False)
         return [self._completions(o) for o in outputs]
 
     def greedy(self, prepared, gen):
+        self.load()
         outputs = self.engine.generate(list(prepared), self._params(gen, 1, None), use_tqdm=False)
         return [self._completions(o)[0] for o in outputs]
