@@ -92,7 +92,7 @@ class HFSampler:
         kwargs = dict(max_new_tokens=int(gen["max_new_tokens"]), pad_token_id=self.tokenizer.pad_token_id, **extra)
         if gen["do_sample"] and seeds is not None:
             # the processors warp and pick each row's token with that row's generator
-            kwargs.update(neutral_sampling(self.model.generation_config), logits_processor=row_seeded_processors(gen, seeds, self._device))
+            kwargs.update(neutral_sampling(self.model.generation_config, extra.get("num_return_sequences", 1)), logits_processor=row_seeded_processors(gen, seeds, self._device))
         elif gen["do_sample"]:
             # top_k is always passed: Qwen checkpoints ship top_k=1 in generation_config.json,
             # which would silently turn sampling into greedy decoding. 0 disables it.
