@@ -7,9 +7,9 @@ file imports nothing heavy itself and the set-up it measures is the CLI's own:
 - ``load_s``: inside ``MedbridgeHF.__init__`` (checkpoint checks, fingerprint) and its ``load``
   (model and processor, on the first question the cache cannot answer; older checkouts loaded
   them in ``__init__``);
-- ``engine_s``: inside its engine calls (``sample``, ``greedy``);
+- ``engine_s``: inside its engine calls (``sample``, ``greedy``), load excluded;
 - ``generate_until_s``: inside ``generate_until`` (engine calls plus what the backend does per
-  question: messages, chat template, cache look-ups);
+  question: messages, chat template, cache look-ups), load excluded;
 - ``end``: the wall-clock time the command returned, before the interpreter shuts down. The
   caller times the whole process (that is the wall time it reports); its end minus this is the
   interpreter's exit.
@@ -33,12 +33,16 @@ _TARGET = "medbridge.harness.backends.hf"
 
 
 def _timer(key, fn):
+    """Adds the seconds inside ``fn`` to ``key``, less any model load that ran inside it (the
+    backend loads on the first question the cache cannot answer, i.e. inside ``generate_until``
+    and possibly an engine call), so no second is counted twice."""
+
     def wrapped(*a, **kw):
-        t = time.perf_counter()
+        t, loaded = time.perf_counter(), TIMES["load_s"]
         try:
             return fn(*a, **kw)
         finally:
-            TIMES[key] += time.perf_counter() - t
+            TIMES[key] += time.perf_counter() - t - (TIMES["load_s"] - loaded if key != "load_s" else 0.0)
 
     return wrapped
 

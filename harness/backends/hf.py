@@ -132,8 +132,11 @@ class MedbridgeHF(KSampleBackend):
         return self.sampler.prefill_once if self.sampler is not None else self._prefill_once
 
     def prepare(self, messages):
+        # the model first: converting the messages imports lmms-eval's media helpers, which pull
+        # in torchvision (~1 s), as loading a Qwen2.5-VL does; it is load time either way
+        sampler = self.load()
         hf_messages, images = self.chat_parts(messages)
-        return self.load().prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
+        return sampler.prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
 
     def sample(self, prepared, n, gen, seed, first=0):
         return self.load().sample(prepared, n, gen, seed, first)
