@@ -1,8 +1,10 @@
 """medbridge backends: K-clone grouping, per-question seeding, cache, vLLM/OpenAI mappings."""
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from lmms_eval.api.instance import Instance
@@ -240,6 +242,38 @@ def test_vllm_backend_sends_one_request_per_question_with_n_and_maps_back(tiny_m
     assert isinstance(prompts[0]["multi_modal_data"]["image"], Image.Image)
     assert out[:4] == [f"q0 s{j} seed{params[0]['seed']}" for j in range(4)] and out[4].startswith("q1 s0")
     assert engine.calls[1][1][0]["temperature"] == 0.0 and out[8].startswith("q2 s0")
+
+
+def test_vllm_backend_starts_its_engine_only_for_a_question_the_cache_cannot_answer(tiny_model, tmp_path, monkeypatch):
+    import importlib.machinery
+    import types
+
+    from medbridge.harness.backends.vllm_backend import MedbridgeVLLM
+
+    started = []
+
+    class LLM(FakeVLLM):  # what vllm.LLM(**engine args) gives: here the fake engine, counted
+        def __init__(self, **kwargs):
+            super().__init__()
+            started.append(kwargs)
+
+    fake = types.ModuleType("vllm")
+    fake.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    fake.LLM, fake.SamplingParams = LLM, FakeParams
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+
+    def backend():
+        b = MedbridgeVLLM(pretrained=str(tiny_model), cache_path=str(tmp_path / "c.sqlite"))
+        b.task_dict = DOCS
+        return b
+
+    first = backend()
+    assert started == [] and first.engine is None and first.processor is None
+    answers = texts(first.generate_until(make_requests([(0, 4, SAMPLED)])))
+    assert len(started) == 1 and started[0]["model"] == str(Path(tiny_model).resolve())
+    rerun = backend()
+    assert texts(rerun.generate_until(make_requests([(0, 4, SAMPLED)]))) == answers
+    assert len(started) == 1 and rerun.engine is None and rerun.processor is None  # all from the cache
 
 
 def test_vllm_backend_without_vllm_says_how_to_install(tiny_model):
