@@ -7,12 +7,13 @@ the token is picked by the Gumbel-max rule: ``argmax(scores + G)`` with G standa
 is a draw from ``softmax(scores)``. The warpers before it are transformers' own (temperature,
 top-k, top-p, in the order ``generate`` applies them); the processor leaves only the picked
 token possible, and ``generate`` (greedy, or sampling with neutral settings where it expands
-the rows itself) adds no warpers of its own, so it can only take that token. transformers has no per-row generators (``generate`` takes none), which is why this
-processor is written here.
+the rows itself) adds no warpers of its own, so it can only take that token. transformers has
+no per-row generators (``generate`` takes none), which is why this processor is written here.
 
 Cost: uniform noise over the vocabulary per row per step. On CPU a row's generator (Mersenne
 Twister) yields the same numbers whether drawn one step at a time or many steps at once, so
-the noise is drawn in blocks of steps (fewer calls, same samples); CUDA generators do not have
+the noise is drawn in blocks of steps (fewer calls, same samples; a block holds one step once
+rows x vocabulary reaches 4M, e.g. 16 rows of a 152k vocabulary); CUDA generators do not have
 that property, so there it is drawn per step. ``generate``'s greedy pick replaces its softmax +
 ``torch.multinomial`` (about 5 % of a decoding step on the tiny CPU model).
 ``benchmarks/passk_speed.py`` prints the engine time with and without row seeds (c / c1).

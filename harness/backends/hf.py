@@ -104,8 +104,8 @@ class MedbridgeHF(KSampleBackend):
 
     def load(self) -> HFSampler:
         """Load the model and processor (once). Called by the first question the cache cannot
-        answer, so a rerun on a full cache imports no model code and reads no weights (~3 s of
-        transformers' model and image-processor imports, and the weights)."""
+        answer, so a rerun on a full cache imports no model code and reads no weights (~2 s of
+        transformers' model code and torchvision imports on the tiny model, plus the weights)."""
         if self.sampler is None:
             if self._closed:
                 raise RuntimeError("medbridge_hf: the model was freed by clean()")
