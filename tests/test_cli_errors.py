@@ -189,6 +189,27 @@ def test_corrupt_compressed_npz_member_names_the_file_in_eval(capsys, tmp_path, 
     assert not (tmp_path / "o" / "records").exists()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_damaged_weights_are_one_line_naming_the_checkpoint_and_nothing_is_written(capsys, tmp_path, tiny_model, sample_root, damage):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_model, ckpt)
+    weights = ckpt / "model.safetensors"
+    if damage == "missing":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[:1000])
+    rc, err = run_main(capsys, "eval", "--model", str(ckpt), "--tasks", "medmnist_breast", "--output", str(tmp_path / "o"),
+                       "--data-root", str(sample_root), "--size", "28", "--limit", "1", "--no-cache")
+    errors = [part for part in err.replace("\r", "\n").splitlines() if "error" in part.lower()]  # progress bars aside
+    assert rc == 2 and len(errors) == 1
+    line = errors[0]
+    assert line.startswith("medbridge: error: the weights could not be read (")
+    assert f"({ckpt});" in line and line.endswith("the checkpoint folder is incomplete or damaged: copy or download it again")
+    assert not (tmp_path / "o" / "records").exists() and not (tmp_path / "o" / "lmms_eval").exists()
+
+
 @pytest.mark.parametrize(
     "argv,env,message",
     [

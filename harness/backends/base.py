@@ -204,27 +204,29 @@ class KSampleBackend(lmms):
                 deliver(q, stored + new, gen)
             pending.clear()
 
-        for q in questions:
-            gen = generation_settings(q.gen_kwargs, self.default_max_new_tokens)
-            messages = self._messages(q)
-            n = q.k if gen["do_sample"] else 1
-            key = self._key(q, messages, gen, n) if self.sample_cache is not None else None
-            stored = self.sample_cache.get(key, n) if key is not None else []
-            if len(stored) == n:
-                counts["cached"] += 1
-                deliver(q, stored, gen)
-                continue
-            if stored and not self.prefix_stable:  # cannot happen (keyed by n); never mix series
-                stored = []
-            counts["partly"] += bool(stored)
-            if pending and pending_gen != gen:
-                flush()
-            pending_gen = gen
-            pending.append((q, self.prepare(messages), n, key, stored))
-            if len(pending) >= (self.sample_batch_size if gen["do_sample"] else self.batch_size):
-                flush()
-        flush()
-        pbar.close()
+        try:
+            for q in questions:
+                gen = generation_settings(q.gen_kwargs, self.default_max_new_tokens)
+                messages = self._messages(q)
+                n = q.k if gen["do_sample"] else 1
+                key = self._key(q, messages, gen, n) if self.sample_cache is not None else None
+                stored = self.sample_cache.get(key, n) if key is not None else []
+                if len(stored) == n:
+                    counts["cached"] += 1
+                    deliver(q, stored, gen)
+                    continue
+                if stored and not self.prefix_stable:  # cannot happen (keyed by n); never mix series
+                    stored = []
+                counts["partly"] += bool(stored)
+                if pending and pending_gen != gen:
+                    flush()
+                pending_gen = gen
+                pending.append((q, self.prepare(messages), n, key, stored))
+                if len(pending) >= (self.sample_batch_size if gen["do_sample"] else self.batch_size):
+                    flush()
+            flush()
+        finally:
+            pbar.close()  # on an error too, so its message starts on a line of its own
         if self.sample_cache is not None:
             self.sample_cache.log_usage()
             rank = f" (rank {self.rank})" if self.world_size > 1 else ""

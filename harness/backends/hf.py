@@ -109,6 +109,7 @@ class MedbridgeHF(KSampleBackend):
         if self.sampler is None:
             if self._closed:
                 raise RuntimeError("medbridge_hf: the model was freed by clean()")
+            from safetensors import SafetensorError
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
             args = self._load_args
@@ -116,6 +117,10 @@ class MedbridgeHF(KSampleBackend):
                 self.model = AutoModelForImageTextToText.from_pretrained(args["ref"], **args["model"]).eval()
             except ValueError as exc:
                 raise CheckpointError(f"{args['pretrained']} is not an image-text-to-text model ({exc})", fix="medbridge_hf loads VLMs through AutoModelForImageTextToText") from exc
+            except (OSError, SafetensorError) as exc:  # weight files missing, truncated or damaged
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise CheckpointError(f"the weights could not be read ({type(exc).__name__}: {first})", where=args["ref"],
+                                      fix="the checkpoint folder is incomplete or damaged: copy or download it again") from exc
             self.processor = AutoProcessor.from_pretrained(args["ref"], **args["processor"])
             self.tokenizer = self.processor.tokenizer
             self.sampler = HFSampler(self.model, self.processor, self._device, prefill_once=self._prefill_once, row_seeds=self.prefix_stable)
