@@ -143,7 +143,9 @@ def build_tiny_qwen2_5_vl(path: str | Path, seed: int = 0, teach_format: bool = 
     model.save_pretrained(path)
     processor.save_pretrained(path)
     card = {"what": "tiny random Qwen2.5-VL built offline by medbridge; plumbing only", "seed": seed, "format_taught": teach_format, "format_loss": loss}
-    (path / "medbridge_tiny.json").write_text(json.dumps(card) + "\n")
+    from .atomic_write import write_text_atomic
+
+    write_text_atomic(path / "medbridge_tiny.json", json.dumps(card) + "\n")
     return path
 
 

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -83,4 +84,18 @@ def test_no_module_writes_files_atomically_by_hand():
         text = path.read_text()
         if "mkstemp" in text or "os.replace(" in text or "NamedTemporaryFile(" in text:
             offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
+def test_no_module_writes_a_whole_file_in_place():
+    """A file a user or a later run reads (run card, checkpoint markers, label caches, derived
+    task YAMLs) is written through atomic_write: a kill in an in-place write leaves it cut."""
+    offenders = []
+    for folder in ("harness", "training"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path.name == "atomic_write.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if ".write_text(" in line or ".write_bytes(" in line or re.search(r"\bopen\((.*, *)?[\"']wb?[\"']", line):
+                    offenders.append(f"{path.relative_to(REPO)}:{number}")
     assert offenders == []

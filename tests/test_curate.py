@@ -212,3 +212,20 @@ def test_passrate_refuses_logs_that_do_not_match_the_data_read_now(sampled, tmp_
     record.write_text(json.dumps(data))
     with pytest.raises(RecordError, match="4 questions read now, 6 evaluated"):
         rates(folder)
+
+
+def test_label_cache_drops_a_line_cut_by_a_kill_and_leaves_a_whole_file_untouched(tmp_path):
+    from medbridge.harness.curate.balance import LabelCache
+
+    meta = {"classifier_fingerprint": "sha256:x", "prompt_sha": "p", "benchmark": "pmc_vqa", "split": "train"}
+    cache = LabelCache(tmp_path, meta)
+    cache.add([{"id": "a", "label": "CT", "raw": "CT", "off_list": False}, {"id": "b", "label": "MRI", "raw": "MRI", "off_list": False}])
+    whole = cache.path.stat()
+    assert LabelCache(tmp_path, meta).labels.keys() == {"a", "b"}
+    assert cache.path.stat().st_ino == whole.st_ino and cache.path.stat().st_mtime_ns == whole.st_mtime_ns  # not rewritten
+    with cache.path.open("a") as f:
+        f.write('{"id": "c", "label": "X-r')  # a kill in the middle of an append
+    reopened = LabelCache(tmp_path, meta)
+    assert reopened.labels.keys() == {"a", "b"} and cache.path.read_text().endswith('"raw": "MRI"}\n')
+    reopened.add([{"id": "c", "label": "X-ray", "raw": "X-ray", "off_list": False}])
+    assert LabelCache(tmp_path, meta).labels["c"]["label"] == "X-ray"

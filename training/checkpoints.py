@@ -15,6 +15,7 @@ import re
 import time
 from pathlib import Path
 
+from medbridge.harness.atomic_write import write_text_atomic
 from medbridge.harness.errors import ConfigError
 
 COMPLETE_MARKER = "medbridge-checkpoint-complete"
@@ -114,8 +115,8 @@ class MarksCompleteCheckpoints:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             history = self.medbridge_monitor.history if self.medbridge_monitor is not None else []
-            (folder / RUN_STATE).write_text(json.dumps({"wall_seconds": self.medbridge_wall_seconds(), "monitor_history": history}, indent=1) + "\n")
-            (folder / COMPLETE_MARKER).write_text(f"{self.state.global_step}\n")
+            write_text_atomic(folder / RUN_STATE, json.dumps({"wall_seconds": self.medbridge_wall_seconds(), "monitor_history": history}, indent=1) + "\n")
+            write_text_atomic(folder / COMPLETE_MARKER, f"{self.state.global_step}\n")  # last: the checkpoint is whole
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         model = model if model is not None else self.model

@@ -134,7 +134,9 @@ class EMAReference:
             index.update({n: name for n, _ in chunk})
             shards.append(name)
         meta = {"decay": self.decay, "every": self.every, "updates": self.updates, "dtype": str(next(iter(state.values())).dtype), "weight_map": index}
-        (folder / "index.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        from medbridge.harness.atomic_write import write_text_atomic
+
+        write_text_atomic(folder / "index.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
     @torch.no_grad()
     def load(self, checkpoint_dir: str | os.PathLike) -> None:

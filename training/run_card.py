@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from medbridge.harness.atomic_write import write_text_atomic
 from medbridge.harness.fingerprint import checkpoint_fingerprint, looks_like_path
 from medbridge.harness.records import RUN_CARD, read_run_card, software_versions
 
@@ -64,5 +65,5 @@ def build_run_card(*, name: str, kind: str, use_care: bool, config: dict, parent
 
 def write_run_card(folder: Path, card: dict) -> Path:
     path = Path(folder) / RUN_CARD
-    path.write_text(json.dumps(card, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(card, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path

@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic_write import write_text_atomic
 from ..errors import ConfigError, CorruptDataError, DataNotFoundError
 
 TEMPLATE = Path(__file__).parent / "templates" / "modality.yaml"
@@ -138,21 +139,24 @@ class LabelCache:
                 raise ConfigError(f"{self.path} holds labels of another run ({', '.join(differs)} differ)", where=str(folder),
                                   fix="use another --output, or --fresh to discard them")
         else:
-            self.meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+            write_text_atomic(self.meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
         self.labels = self._read()
 
     def _read(self) -> dict[str, dict]:
         if not self.path.is_file():
             return {}
         good, labels = [], {}
-        for line in self.path.read_text().splitlines():
+        text = self.path.read_text()
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
                 labels[row["id"]] = {k: row[k] for k in ("label", "raw", "off_list")}
                 good.append(line)
             except (json.JSONDecodeError, KeyError, TypeError):
                 break  # a line cut by a kill: drop it and what follows
-        self.path.write_text("".join(f"{ln}\n" for ln in good))
+        whole = "".join(f"{ln}\n" for ln in good)
+        if whole != text:  # only after a kill; atomic, so a second kill cannot lose the labels kept
+            write_text_atomic(self.path, whole)
         return labels
 
     def add(self, rows: list[dict]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from ..atomic_write import write_text_atomic
 from ..errors import ConfigError
 
 
@@ -104,7 +105,7 @@ def derive(task: str, folder: Path, *, split: str | None = None, repeats: int | 
             out["filter_list"] = [{**f, "filter": [{**step, "k": int(repeats)} if step.get("function") == "take_first_k" else step for step in f.get("filter", [])]}
                                   for f in filters]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(out, sort_keys=False))
+    write_text_atomic(folder / f"{name}.yaml", yaml.safe_dump(out, sort_keys=False))
     return name
 
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...atomic_write import write_text_atomic
 from ...errors import ConfigError, DataNotFoundError
 from ..catalogue import VQA_BENCHMARKS
 
@@ -185,7 +186,7 @@ def unpacked(zip_path: Path) -> Path:
                 zf.extractall(target)
         except zipfile.BadZipFile as exc:
             raise DataNotFoundError(f"{zip_path.name} is not a readable zip", where=str(zip_path), fix="re-download it") from exc
-        marker.write_text("ok\n")
+        write_text_atomic(marker, "ok\n")
     return target
 
 
