@@ -130,15 +130,20 @@ class HFSampler:
             raise ValueError("samples after the first need row_seeds")
         inputs = self._encode([prepared])
         seeds = [sample_seed(seed, first + i) for i in range(n)] if self.row_seeds else None
-        torch.manual_seed(seed)  # seeds CPU and every CUDA device; the prefill draws nothing
-        if self.prefill_once and n > 1:
-            try:
-                return self._shared_prefix(inputs, n, gen, seeds)
-            except Exception as exc:  # model-specific cache/position bookkeeping: use the plain path
-                logger.warning(f"medbridge_hf: shared-prefill sampling unavailable for this model ({type(exc).__name__}: {exc}); using num_return_sequences")
-                self.prefill_once = False
-                torch.manual_seed(seed)
-        return self._generate(inputs, gen, seeds, num_return_sequences=n)
+        # The global generator is seeded per question, inside a fork: the caller's stream (a
+        # trainer's rollouts and dropout, when training's Pass@K monitor samples) goes on as if
+        # nothing had been drawn.
+        cuda = [self._device] if torch.device(self._device).type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)  # the prefill draws nothing
+            if self.prefill_once and n > 1:
+                try:
+                    return self._shared_prefix(inputs, n, gen, seeds)
+                except Exception as exc:  # model-specific cache/position bookkeeping: use the plain path
+                    logger.warning(f"medbridge_hf: shared-prefill sampling unavailable for this model ({type(exc).__name__}: {exc}); using num_return_sequences")
+                    self.prefill_once = False
+                    torch.manual_seed(seed)
+            return self._generate(inputs, gen, seeds, num_return_sequences=n)
 
     def greedy(self, prepared, gen):
         return self._generate(self._encode(prepared), gen)

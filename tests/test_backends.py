@@ -192,6 +192,25 @@ def test_hf_backend_text_only_checkpoint_fails_at_its_first_question_naming_it(t
         backend.generate_until(make_requests([(0, 2, SAMPLED)]))
 
 
+@pytest.mark.parametrize("row_seeds", [True, False])
+def test_sampling_leaves_the_callers_random_stream_where_it_was(tiny_model, row_seeds):
+    """Training's Pass@K monitor samples between optimizer steps: seeding the global generator
+    per question must not reset the trainer's stream (its rollouts would repeat after each
+    monitor pass), while the samples stay those of the question's seed."""
+    import torch
+    from medbridge.harness.backends.hf import MedbridgeHF
+
+    backend = MedbridgeHF(pretrained=str(tiny_model), device="cpu", cache=False, row_seeds=row_seeds)
+    backend.task_dict = DOCS
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    first = texts(backend.generate_until(make_requests([(0, 4, SAMPLED)])))
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(99)  # another caller state: the same samples
+    assert texts(backend.generate_until(make_requests([(0, 4, SAMPLED)]))) == first
+
+
 def test_hf_backend_greedy_batch_equals_one_by_one(hf_backend):
     spec = [(i, 1, GREEDY) for i in range(4)]
     hf_backend.batch_size = 4
