@@ -5,7 +5,7 @@ Measures, each ``--repeats`` times (interleaved), as separate processes like a u
 1. ``medbridge tasks list``: wall time and the lmms-eval DEBUG lines it prints;
 2. ``medbridge eval`` with a checkpoint path that does not exist: time to the error;
 3. ``medbridge eval`` of a Pass@K task of ``--questions`` questions (K = 16) on an empty sample
-   cache: wall time, model load (inside the backend's constructor), engine time (inside its
+   cache: wall time, model load (the backend's constructor and its ``load``), engine time (inside its
    sampling / greedy calls), medbridge's own set-up = wall - load - engine, and
    wall / (load + engine) (targets: set-up <= 5 s, ratio <= 1.10);
 4. the same command again on the now full cache: wall time, time inside the backend's
