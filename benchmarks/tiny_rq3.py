@@ -12,7 +12,9 @@ real PneumoniaMNIST file (28 px; its train split; the paper's balanced test subs
 Prints one table (Acc@1 with its Wilson 95 % interval, Pass@16, the support gap, paired deltas
 with McNemar / bootstrap p) and the mean accuracy reward over the first and last tenth of RL.
 
-    python benchmarks/tiny_rq3.py [--data /path/to/pneumoniamnist.npz] [--workdir DIR] [--threads 2]
+    python benchmarks/tiny_rq3.py [--data /path/to/pneumoniamnist.npz] [--workdir DIR] [--threads 2] [--fresh]
+
+A rerun reuses the stages its work folder already holds (and says so); --fresh starts over.
 
 Tiny-model records go to the work folder's own leaderboard, never into leaderboards/.
 """
@@ -57,6 +59,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sft-epochs", type=float, default=10)
     parser.add_argument("--rl-steps", type=int, default=None, help="GRPO-CARE steps (default: the tiny config's)")
     parser.add_argument("--samples", type=int, default=16, help="n for Pass@n")
+    parser.add_argument("--fresh", action="store_true", help="delete the work folder first (its finished stages are reused otherwise)")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"tiny_rq3: PneumoniaMNIST file not found: {args.data} (pass --data)", file=sys.stderr)
@@ -73,7 +76,12 @@ def main(argv=None) -> int:
     from medbridge.training.train import run
 
     work = args.workdir.resolve()
+    if args.fresh and work.exists():
+        import shutil
+
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
+    reused = []  # stages found finished in the work folder (a rerun resumes; it does not retrain)
     root = _data_root(args.data, work)
     base = work / "tiny-qwen2.5-vl"
     started = time.perf_counter()
@@ -82,12 +90,16 @@ def main(argv=None) -> int:
         build_tiny_qwen2_5_vl(base)
     common = [f"data.root={root}"]
     t = time.perf_counter()
-    if not (work / "tiny-sft" / "model").is_dir():
+    if (work / "tiny-sft" / "model").is_dir():
+        reused.append("sft")
+    else:
         run("sft", str(REPO / "training" / "configs" / "tiny_sft.yaml"),
             [*common, f"model={base}", f"output_dir={work / 'tiny-sft'}", f"num_train_epochs={args.sft_epochs}"])
     timings["sft"] = time.perf_counter() - t
     t = time.perf_counter()
-    if not (work / "tiny-care" / "model").is_dir():
+    if (work / "tiny-care" / "model").is_dir():
+        reused.append("grpo_care")
+    else:
         extra = [f"max_steps={args.rl_steps}"] if args.rl_steps else []
         run("grpo", str(REPO / "training" / "configs" / "tiny_grpo_care.yaml"),
             [*common, f"model={work / 'tiny-sft' / 'model'}", f"output_dir={work / 'tiny-care'}", *extra])
@@ -99,7 +111,9 @@ def main(argv=None) -> int:
     records = {}
     for name, path in models.items():
         out = work / "eval" / name
-        if not (out / "records").is_dir():
+        if (out / "records").is_dir():
+            reused.append(f"eval of {name}")
+        else:
             evaluate(str(path), ["medmnist_pneumonia", "medmnist_pneumonia_passk"], out, data_root=str(root), size=28, device="cpu",
                      gen_kwargs="max_new_tokens=32", batch_size=16)
             add_output(out, board, **({"name": name, "stage": "base"} if name == "tiny-qwen2.5-vl" else {}))
@@ -132,6 +146,8 @@ def main(argv=None) -> int:
     print(f"\nGRPO-CARE mean accuracy reward per logged step: {' '.join(f'{r:.3f}' for r in rewards)}")
     print(f"first third {first:.3f} -> last third {last:.3f} ({len(rewards)} logged steps)")
     print("wall seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) + f", total {time.perf_counter() - started:.0f}")
+    if reused:
+        print(f"REUSED from an earlier run in {work}: {', '.join(reused)} (their figures are that run's; --fresh reruns everything)")
     return 0
 
 
