@@ -7,6 +7,12 @@ is shown only with ``--debug``. Anything else that escapes is a bug in medbridge
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """A library's error as one line of readable length (some list every class they know)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class MedbridgeError(Exception):
     """A problem with the user's input or environment, not with medbridge."""
 

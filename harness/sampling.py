@@ -133,7 +133,8 @@ class HFSampler:
         # The global generator is seeded per question, inside a fork: the caller's stream (a
         # trainer's rollouts and dropout, when training's Pass@K monitor samples) goes on as if
         # nothing had been drawn.
-        cuda = [self._device] if torch.device(self._device).type == "cuda" else []
+        # (manual_seed seeds every CUDA device, so every one is forked)
+        cuda = list(range(torch.cuda.device_count())) if torch.device(self._device).type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)  # the prefill draws nothing
             if self.prefill_once and n > 1:

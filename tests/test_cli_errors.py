@@ -256,9 +256,9 @@ def test_text_only_checkpoint_is_one_line_in_eval(capsys, tmp_path, monkeypatch)
 
 
 def test_an_unexpected_lmms_eval_error_is_cut_to_one_readable_line():
-    from medbridge.harness.lmms.evaluation import _first_line
+    from medbridge.harness.errors import first_line
 
     long = ValueError("Unrecognized configuration class Qwen2Config. Model type should be one of " + ", ".join(f"Config{i}" for i in range(300)) + "\nsecond line")
-    line = _first_line(long)
+    line = first_line(long)
     assert len(line) == 300 and line.endswith("…") and "\n" not in line
-    assert _first_line(ValueError("short\nmore")) == "short"
+    assert first_line(ValueError("short\nmore")) == "short"

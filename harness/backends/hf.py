@@ -27,7 +27,7 @@ import os
 import torch
 from loguru import logger
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint
 from ..host import default_device
 from ..sampling import HFSampler
@@ -118,8 +118,7 @@ class MedbridgeHF(KSampleBackend):
             except ValueError as exc:
                 raise CheckpointError(f"{args['pretrained']} is not an image-text-to-text model ({exc})", fix="medbridge_hf loads VLMs through AutoModelForImageTextToText") from exc
             except (OSError, SafetensorError) as exc:  # weight files missing, truncated or damaged
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
-                raise CheckpointError(f"the weights could not be read ({type(exc).__name__}: {first})", where=args["ref"],
+                raise CheckpointError(f"the weights could not be read ({type(exc).__name__}: {first_line(exc)})", where=args["ref"],
                                       fix="the checkpoint folder is incomplete or damaged: copy or download it again") from exc
             self.processor = AutoProcessor.from_pretrained(args["ref"], **args["processor"])
             self.tokenizer = self.processor.tokenizer

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..atomic_write import write_json_atomic
-from ..errors import MedbridgeError
+from ..errors import MedbridgeError, first_line
 from ..fingerprint import check_checkpoint, checkpoint_fingerprint, looks_like_path
 from ..host import default_device, environment
 from ..judge.preflight import preflight as judge_preflight
@@ -42,12 +42,6 @@ def _unwrap(exc: BaseException) -> BaseException:
             return cause
         cause = cause.__cause__ or cause.__context__
     return exc
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    """A library's error as one line of readable length (some list every class they know)."""
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def vqa_env(data: dict[str, str] | None) -> dict[str, str]:
@@ -299,6 +293,6 @@ def _run_lmms_eval(
         if isinstance(cause, MedbridgeError):
             raise cause from exc
         raise EvaluationFailed(
-            f"lmms-eval failed: {type(cause).__name__}: {_first_line(cause)}", fix="rerun with --debug for the traceback"
+            f"lmms-eval failed: {type(cause).__name__}: {first_line(cause)}", fix="rerun with --debug for the traceback"
         ) from exc
     return results, margs
