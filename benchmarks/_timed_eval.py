@@ -14,6 +14,10 @@ file imports nothing heavy itself and the set-up it measures is the CLI's own:
   caller times the whole process (that is the wall time it reports); its end minus this is the
   interpreter's exit.
 
+With ``MEDBRIDGE_BENCH_CAPTURE=FILE`` (an untimed run) it also writes, as a pickle, what the
+backend handed its engine: the load arguments and, per question, the chat messages, images,
+generation settings, seed and the samples that came back. ``_bare_engine.py`` replays them.
+
 It runs the CLI as the ``medbridge`` executable does (``console_main``; plain ``main`` in older
 checkouts, which is what the executable ran then), so a ``--baseline`` checkout of
 ``eval_setup.py`` is timed as its users ran it.
@@ -25,10 +29,12 @@ from __future__ import annotations
 
 import importlib.abc
 import json
+import os
 import sys
 import time
 
 TIMES = {"load_s": 0.0, "engine_s": 0.0, "generate_until_s": 0.0}
+CAPTURE = {"load": None, "questions": []}
 _TARGET = "medbridge.harness.backends.hf"
 
 
@@ -66,9 +72,33 @@ class _Hook(importlib.abc.MetaPathFinder):
             cls.sample = _timer("engine_s", cls.sample)
             cls.greedy = _timer("engine_s", cls.greedy)
             cls.generate_until = _timer("generate_until_s", cls.generate_until)
+            if os.environ.get("MEDBRIDGE_BENCH_CAPTURE"):
+                _capture(cls)
 
         spec.loader.exec_module = exec_module
         return spec
+
+
+def _capture(cls) -> None:
+    """Record the engine's inputs and outputs (HF samples one question per call, in order)."""
+    chat_parts, sample, load = cls.chat_parts, cls.sample, cls.load
+
+    def parts(messages):
+        hf_messages, images = chat_parts(messages)
+        CAPTURE["questions"].append({"messages": hf_messages, "images": images})
+        return hf_messages, images
+
+    def sampled(self, prepared, n, gen, seed, first=0):
+        out = sample(self, prepared, n, gen, seed, first)
+        CAPTURE["questions"][-1].update(n=n, gen=gen, seed=seed, first=first, samples=out)
+        return out
+
+    def loaded(self):
+        sampler = load(self)
+        CAPTURE["load"] = {**self._load_args, "device": str(self._device), "prefill_once": self._prefill_once, "row_seeds": self.prefix_stable}
+        return sampler
+
+    cls.chat_parts, cls.sample, cls.load = staticmethod(parts), sampled, loaded
 
 
 def main() -> int:
@@ -87,6 +117,11 @@ def main() -> int:
         TIMES["rc"] = rc
         with open(out, "w") as f:
             json.dump(TIMES, f)
+        if os.environ.get("MEDBRIDGE_BENCH_CAPTURE"):
+            import pickle
+
+            with open(os.environ["MEDBRIDGE_BENCH_CAPTURE"], "wb") as f:
+                pickle.dump(CAPTURE, f)
     return rc
 
 

@@ -10,7 +10,14 @@ Measures, each ``--repeats`` times (interleaved), as separate processes like a u
    wall / (load + engine) (targets: set-up <= 5 s, ratio <= 1.10);
 4. the same command again on the now full cache: wall time, time inside the backend's
    ``generate_until`` (no engine call should happen), and how many questions came from the
-   cache (the line the CLI prints).
+   cache (the line the CLI prints);
+5. the bare program (``_bare_engine.py``): the same samples, from the same engine on the same
+   inputs, with nothing but torch and transformers around it (captured once from an untimed run
+   of 3; it checks every sample). Its load is a cold one, imports included: in a ``medbridge
+   eval`` process lmms-eval imports torch, transformers and torchvision (~2 s on 2 cores) before
+   the backend loads, so item 3's "model load" misses them and its set-up holds them. Printed:
+   the bare wall time, medbridge's wall / bare wall and wall - bare wall (what medbridge adds
+   to the least program that does the work), and wall / (cold load + engine).
 
 Wall times are the whole process as the user waits for it, interpreter exit included ("exit s"
 is that exit: process end minus the end of the command).
@@ -34,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +62,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-eval", action="store_true", help="only the tasks-list and missing-checkpoint timings")
     p.add_argument("--baseline", default=None, metavar="REV", help="also time this git revision of the repository, interleaved")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (data, checkpoint, caches, outputs) and print its path")
     return p.parse_args()
 
 
@@ -90,6 +99,29 @@ def checkout(rev: str, work: Path) -> dict:
     return {"PYTHONPATH": str(root)}
 
 
+def capture(args, env: dict, work: Path) -> Path:
+    """One untimed run of the eval command that records the engine's inputs and outputs."""
+    out = work / "capture.pkl"
+    cap_env = {**env, "MEDBRIDGE_CACHE": str(work / "cache-capture"), "MEDBRIDGE_BENCH_CAPTURE": str(out)}
+    timed_eval(eval_args(args, work, "capture"), cap_env, work, "capture")
+    return out
+
+
+def bare_round(captured: Path, env: dict, work: Path, rows: list) -> None:
+    out = work / "times-bare.json"
+    wall, proc = run([sys.executable, str(HERE / "_bare_engine.py"), str(captured), str(out)], env)
+    if proc.returncode != 0:
+        raise SystemExit(f"the bare program failed:\n{proc.stderr[-3000:]}")
+    times = json.loads(out.read_text())
+    times["wall_s"], times["exit_s"] = wall, proc.ended - times["end"]
+    rows.append(times)
+
+
+def eval_args(args, work: Path, tag: str) -> list[str]:
+    return ["eval", "--model", args.model, "--tasks", TASK, "--data-root", str(work / "data"), "--size", "28",
+            "--gen-kwargs", f"max_new_tokens={args.max_new_tokens}", "--output", str(work / f"out-{tag}")]
+
+
 def one_round(args, env: dict, work: Path, tag: str, rows: dict) -> None:
     cli = [sys.executable, "-m", "medbridge.harness"]
     wall, proc = run([*cli, "tasks", "list"], env)
@@ -101,12 +133,11 @@ def one_round(args, env: dict, work: Path, tag: str, rows: dict) -> None:
     if args.skip_eval:
         return
     cache_env = {**env, "MEDBRIDGE_CACHE": str(work / f"cache-{tag}")}
-    common = ["eval", "--model", args.model, "--tasks", TASK, "--data-root", str(work / "data"), "--size", "28", "--gen-kwargs", f"max_new_tokens={args.max_new_tokens}"]
-    rows["first"].append(timed_eval([*common, "--output", str(work / f"out-{tag}-a")], cache_env, work, f"{tag}a"))
-    rows["rerun"].append(timed_eval([*common, "--output", str(work / f"out-{tag}-b")], cache_env, work, f"{tag}b"))
+    rows["first"].append(timed_eval(eval_args(args, work, f"{tag}-a"), cache_env, work, f"{tag}a"))
+    rows["rerun"].append(timed_eval(eval_args(args, work, f"{tag}-b"), cache_env, work, f"{tag}b"))
 
 
-def report(name: str, rows: dict, args) -> dict:
+def report(name: str, rows: dict, args, bare: list | None = None) -> dict:
     print(f"\n== {name}")
     print(f"medbridge tasks list              wall s {spread(rows['tasks_list'])}   DEBUG lines {spread(rows['tasks_list_debug'], '{:.0f}')}")
     print(f"eval, missing checkpoint          wall s {spread(rows['missing_ckpt'])}")
@@ -128,12 +159,32 @@ def report(name: str, rows: dict, args) -> dict:
     print(f"  generate_until s                {spread([t['generate_until_s'] for t in rerun])}")
     print(f"  engine s                        {spread([t['engine_s'] for t in rerun])}")
     print(f"  questions from the cache        {', '.join(t['from_cache'] for t in rerun)}")
+    if bare:  # paired by round: medbridge's run and the bare program of the same round
+        print(f"the bare program (same engine, inputs and samples: {bare[0]['samples']} checked), whole process:")
+        print(f"  wall s                          {spread([b['wall_s'] for b in bare])}")
+        print(f"  of which interpreter exit s     {spread([b['exit_s'] for b in bare])}")
+        print(f"  cold model load s (imports in)  {spread([b['load_s'] for b in bare])}")
+        print(f"  chat template + images s        {spread([b['prepare_s'] for b in bare])}")
+        print(f"  engine s                        {spread([b['engine_s'] for b in bare])}")
+        print(f"  medbridge wall - bare wall s    {spread([t['wall_s'] - b['wall_s'] for t, b in zip(first, bare)])}")
+        print(f"  medbridge wall / bare wall      {spread([t['wall_s'] / b['wall_s'] for t, b in zip(first, bare)], '{:.3f}')}   (target <= 1.10)")
+        print(f"  wall / (cold load + engine)     {spread([t['wall_s'] / (b['load_s'] + t['engine_s']) for t, b in zip(first, bare)], '{:.3f}')}")
     return {"tasks_list": rows["tasks_list"], "missing_ckpt": rows["missing_ckpt"], "setup": setup, "rerun": [t["wall_s"] for t in rerun]}
 
 
 def main() -> int:
     args = parse_args()
     work = Path(tempfile.mkdtemp(prefix="eval-setup-"))
+    try:
+        return measure(args, work)
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args, work: Path) -> int:
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -154,12 +205,16 @@ def main() -> int:
     if args.baseline:
         arms[f"baseline ({args.baseline})"] = {**env, **checkout(args.baseline, work)}
     rows = {name: {"tasks_list": [], "tasks_list_debug": [], "missing_ckpt": [], "first": [], "rerun": []} for name in arms}
+    captured = None if args.skip_eval else capture(args, env, work)
+    bare: list = []
     for r in range(args.repeats):
         for i, (name, arm_env) in enumerate(arms.items()):
             one_round(args, arm_env, work, f"{i}-{r}", rows[name])
+        if captured:
+            bare_round(captured, env, work, bare)
 
     print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model}; min / median / max")
-    summaries = {name: report(name, arm_rows, args) for name, arm_rows in rows.items()}
+    summaries = {name: report(name, arm_rows, args, bare if name.startswith("current") else None) for name, arm_rows in rows.items()}
     if args.baseline:
         (cur, base) = summaries.values()
         print("\n== current / baseline, ratio of medians (below 1: current is faster)")
