@@ -33,6 +33,7 @@ before/after claim does not rest on two runs on a machine whose speed drifts.
     python benchmarks/eval_setup.py                       # 200 questions, 3 repeats
     python benchmarks/eval_setup.py --baseline 35f69c6    # the same, against that commit
     python benchmarks/eval_setup.py --questions 40 --repeats 1 --max-new-tokens 16   # quick look
+    python benchmarks/eval_setup.py --shape qwen2.5-vl-7b --layers 1 --repeats 1 --max-new-tokens 8   # 7B widths
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ TASK = "medmnist_pneumonia_passk"
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="checkpoint (default: build the tiny offline Qwen2.5-VL)")
+    p.add_argument("--model", default=None, help="checkpoint (default: build one, see --shape)")
+    p.add_argument("--shape", choices=["tiny", "qwen2.5-vl-7b"], default="tiny",
+                   help="the built checkpoint: the tiny offline Qwen2.5-VL, or Qwen2.5-VL-7B's widths with random weights and --layers layers")
+    p.add_argument("--layers", type=int, default=1, help="text (and vision) layers of the 7B-shaped checkpoint")
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
@@ -193,10 +197,14 @@ def measure(args, work: Path) -> int:
         "OMP_NUM_THREADS": str(args.threads),
         "MKL_NUM_THREADS": str(args.threads),
     }
-    if args.model is None:
+    if args.model is None and args.shape == "tiny":
         from medbridge.harness.tiny_model import build_tiny_qwen2_5_vl
 
         args.model = str(build_tiny_qwen2_5_vl(work / "tiny"))
+    elif args.model is None:
+        from _bench_checkpoints import build_7b_shaped  # benchmarks/ is on sys.path when run
+
+        args.model = str(build_7b_shaped(work / "7b-shaped", args.layers))
     from medbridge.harness.sources.medmnist_sample import write_sample
 
     write_sample(work / "data", flags=["pneumoniamnist"], counts={"train": 1, "val": 1, "test": args.questions // 2})
@@ -213,7 +221,7 @@ def measure(args, work: Path) -> int:
         if captured:
             bare_round(captured, env, work, bare)
 
-    print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model}; min / median / max")
+    print(f"\nthreads={args.threads}, repeats={args.repeats}, model={args.model} ({args.shape if args.model.startswith(str(work)) else 'given'}); min / median / max")
     summaries = {name: report(name, arm_rows, args, bare if name.startswith("current") else None) for name, arm_rows in rows.items()}
     if args.baseline:
         (cur, base) = summaries.values()
