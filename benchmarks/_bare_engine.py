@@ -7,8 +7,8 @@ arguments, and for each question applies the chat template, preprocesses its ima
 with the same engine (``HFSampler``: same generation settings, seeds and thread count). No
 lmms-eval, no task, no cache, no grading, no outputs. It gets the garbage-collector settings
 the ``medbridge`` executable uses (``host.py``: fewer full collections while importing, none at
-exit, which otherwise costs it ~0.8 s), so the comparison is of the work, not of those. Every sample must equal the captured one,
-or it exits 1: the two programs did the same work.
+exit, which otherwise costs it ~0.8 s), so the comparison is of the work, not of those. Every
+sample must equal the captured one, or it exits 1: the two programs did the same work.
 
 Writes JSON: ``load_s`` (process start to model and processor ready: imports included, which is
 what loading a checkpoint costs a fresh process), ``prepare_s``, ``engine_s``, ``end`` (wall-clock

@@ -14,10 +14,11 @@ Measures, each ``--repeats`` times (interleaved), as separate processes like a u
 5. the bare program (``_bare_engine.py``): the same samples, from the same engine on the same
    inputs, with nothing but torch and transformers around it (captured once from an untimed run
    of 3; it checks every sample). Its load is a cold one, imports included: in a ``medbridge
-   eval`` process lmms-eval imports torch, transformers and torchvision (~2 s on 2 cores) before
-   the backend loads, so item 3's "model load" misses them and its set-up holds them. Printed:
-   the bare wall time, medbridge's wall / bare wall and wall - bare wall (what medbridge adds
-   to the least program that does the work), and wall / (cold load + engine).
+   eval`` process lmms-eval imports torch, transformers and torchvision before the backend
+   loads, so item 3's "model load" misses them (~1.4 s of the tiny model's 3.3 s cold load on
+   2 cores) and its set-up holds them. Printed: the bare wall time, medbridge's wall / bare
+   wall and wall - bare wall (what medbridge adds to the least program that does the work),
+   and wall / (cold load + engine).
 
 Wall times are the whole process as the user waits for it, interpreter exit included ("exit s"
 is that exit: process end minus the end of the command).
