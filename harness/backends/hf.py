@@ -104,8 +104,10 @@ class MedbridgeHF(KSampleBackend):
 
     def load(self) -> HFSampler:
         """Load the model and processor (once). Called by the first question the cache cannot
-        answer, so a rerun on a full cache imports no model code and reads no weights (~2 s of
-        transformers' model code and torchvision imports on the tiny model, plus the weights)."""
+        answer, so a rerun on a full cache imports no model code and reads no weights (1.9 s
+        inside a ``medbridge eval`` of the tiny model, where lmms-eval has already imported
+        torch, transformers and torchvision: the Qwen2.5-VL model and processor modules, the
+        weights; ``benchmarks/eval_setup.py`` prints it beside a cold load)."""
         if self.sampler is None:
             if self._closed:
                 raise RuntimeError("medbridge_hf: the model was freed by clean()")
@@ -137,7 +139,8 @@ class MedbridgeHF(KSampleBackend):
 
     def prepare(self, messages):
         # the model first: converting the messages imports lmms-eval's media helpers, which pull
-        # in torchvision (~1 s), as loading a Qwen2.5-VL does; it is load time either way
+        # in torchvision (~1 s where lmms-eval's tasks have not already), as loading a
+        # Qwen2.5-VL does; it is load time either way
         sampler = self.load()
         hf_messages, images = self.chat_parts(messages)
         return sampler.prepare(hf_messages, images)[0]  # the cache keys by the messages, not this text
